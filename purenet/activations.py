@@ -1,0 +1,139 @@
+"""Activation functions and their derivatives, as a table keyed by name.
+
+Each entry has ``forward(Z) -> A`` and ``backward(dA, Z, A) -> dZ``. ``backward`` gets both
+the pre-activation ``Z`` and the output ``A`` so that each derivative uses whichever is
+cheaper and exact (sigmoid from ``A``, relu from ``Z``). Shapes are (n_samples, units).
+All functions are pure: they return new arrays and keep the input dtype.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from purenet._registry import lookup
+
+Array = np.ndarray
+
+
+class Activation(NamedTuple):
+    forward: Callable[[Array], Array]
+    backward: Callable[[Array, Array, Array], Array]
+
+
+def identity(Z: Array) -> Array:
+    return Z
+
+
+def identity_backward(dA: Array, Z: Array, A: Array) -> Array:
+    return dA
+
+
+def relu(Z: Array) -> Array:
+    return np.maximum(Z, 0)
+
+
+def relu_backward(dA: Array, Z: Array, A: Array) -> Array:
+    # The derivative at exactly 0 is taken as 0, as PyTorch and the seed document do.
+    return np.where(Z > 0, dA, 0)
+
+
+LEAKY_SLOPE = 0.01
+
+
+def leaky_relu(Z: Array) -> Array:
+    return np.where(Z > 0, Z, Z * Z.dtype.type(LEAKY_SLOPE))
+
+
+def leaky_relu_backward(dA: Array, Z: Array, A: Array) -> Array:
+    return np.where(Z > 0, dA, dA * dA.dtype.type(LEAKY_SLOPE))
+
+
+def elu(Z: Array) -> Array:
+    # expm1 of min(Z, 0) never overflows and is exact near 0.
+    return np.where(Z > 0, Z, np.expm1(np.minimum(Z, 0)))
+
+
+def elu_backward(dA: Array, Z: Array, A: Array) -> Array:
+    return np.where(Z > 0, dA, dA * (A + 1))
+
+
+def tanh(Z: Array) -> Array:
+    return np.tanh(Z)
+
+
+def tanh_backward(dA: Array, Z: Array, A: Array) -> Array:
+    return dA * (1 - A * A)
+
+
+def sigmoid(Z: Array) -> Array:
+    # exp(-|Z|) is at most 1, so this stays finite for any Z; each branch is the
+    # form of 1/(1+exp(-Z)) that does not overflow on its side of zero.
+    E = np.exp(-np.abs(Z))
+    return np.where(Z >= 0, 1, E) / (1 + E)
+
+
+def sigmoid_backward(dA: Array, Z: Array, A: Array) -> Array:
+    return dA * A * (1 - A)
+
+
+def softmax(Z: Array) -> Array:
+    E = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return E / E.sum(axis=1, keepdims=True)
+
+
+def softmax_backward(dA: Array, Z: Array, A: Array) -> Array:
+    # Jacobian-vector product of softmax: A * (dA - <dA, A>) row by row.
+    return A * (dA - (dA * A).sum(axis=1, keepdims=True))
+
+
+_SQRT_HALF = 1 / math.sqrt(2)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+
+
+def _erf(X: Array) -> Array:
+    # scipy ships with scikit-learn; imported here so `import purenet` stays light.
+    from scipy.special import erf
+
+    return erf(X)
+
+
+def gelu(Z: Array) -> Array:
+    # The exact, erf-based GELU (PyTorch's default, approximate='none').
+    return Z * ((1 + _erf(Z * Z.dtype.type(_SQRT_HALF))) / 2)
+
+
+def gelu_backward(dA: Array, Z: Array, A: Array) -> Array:
+    cdf = (1 + _erf(Z * Z.dtype.type(_SQRT_HALF))) / 2
+    pdf = np.exp(-(Z * Z) / 2) * Z.dtype.type(_INV_SQRT_2PI)
+    return dA * (cdf + Z * pdf)
+
+
+def softplus(Z: Array) -> Array:
+    # log(1 + e^Z) = max(Z, 0) + log1p(e^-|Z|): finite for any Z.
+    return np.maximum(Z, 0) + np.log1p(np.exp(-np.abs(Z)))
+
+
+def softplus_backward(dA: Array, Z: Array, A: Array) -> Array:
+    return dA * sigmoid(Z)
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "identity": Activation(identity, identity_backward),
+    "linear": Activation(identity, identity_backward),
+    "relu": Activation(relu, relu_backward),
+    "leaky_relu": Activation(leaky_relu, leaky_relu_backward),
+    "elu": Activation(elu, elu_backward),
+    "tanh": Activation(tanh, tanh_backward),
+    "sigmoid": Activation(sigmoid, sigmoid_backward),
+    "softmax": Activation(softmax, softmax_backward),
+    "gelu": Activation(gelu, gelu_backward),
+    "softplus": Activation(softplus, softplus_backward),
+}
+
+
+def get_activation(name: str) -> Activation:
+    """The table entry for ``name``; a ValueError listing the valid names otherwise."""
+    return lookup(ACTIVATIONS, name, "activation")

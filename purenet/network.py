@@ -1,0 +1,190 @@
+"""The pure maths of a dense network: init, forward, backward, loss and gradients, predict.
+
+Layout: samples-major. ``x`` is (n_samples, n_features), ``W`` is (input_dim, output_dim)
+and a layer computes ``Z = A_prev @ W + b``; so the bias broadcasts along contiguous rows and
+the batch is the leading (contiguous) axis, which gathering minibatches keeps cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from purenet.activations import ACTIVATIONS
+from purenet.initializers import get_initializer
+from purenet.losses import FUSED, LOSSES, resolve_loss
+from purenet.records import (Architecture, Batch, Cache, Dense, Grads, Params, as_architecture,
+                             check_dtype)
+from purenet.rng import check_seed, derive
+from purenet.validate import check_targets, check_x
+
+Array = np.ndarray
+DropoutKey = tuple[int, int]    # (seed, step): masks come from (seed, "dropout", step, layer)
+
+
+def init_params(architecture: Architecture | Sequence[dict], seed: int = 0,
+                init: str = "he_normal", dtype: Any = "float64") -> Params:
+    """Fresh parameters for ``architecture``.
+
+    Layer ``i`` draws from ``(seed, "init", i)`` alone, so adding a layer leaves the
+    layers before it unchanged.
+
+    Args:
+        architecture: an Architecture or the tutorial's list of layer dicts.
+        seed: a non-negative int.
+        init: a name from ``purenet.initializers.INITIALIZERS``.
+        dtype: "float32" or "float64".
+    """
+    architecture = as_architecture(architecture)
+    initializer = get_initializer(init)
+    dtype = check_dtype(dtype)
+    seed = check_seed(seed)
+    layers = []
+    for i, spec in enumerate(architecture.layers):
+        W, b = initializer(derive(seed, "init", i), spec.input_dim, spec.output_dim)
+        layers.append(Dense(W.astype(dtype), b.astype(dtype)))
+    return Params(tuple(layers), architecture)
+
+
+def _dropout_mask(key: DropoutKey, layer: int, rate: float, shape: tuple[int, int],
+                  dtype: np.dtype) -> Array:
+    # Inverted dropout: kept units are scaled by 1/keep so predict needs no rescaling.
+    keep = 1 - rate
+    draws = derive(key[0], "dropout", key[1], layer).random(shape, dtype=np.float64)
+    return (draws < keep) * dtype.type(1 / keep)
+
+
+def forward_unchecked(params: Params, x: Array, dropout_key: DropoutKey | None = None
+                      ) -> tuple[Array, Cache]:
+    """``forward`` without input checks: for callers that validated ``x`` once."""
+    inputs, pre_activations, outputs, masks = [], [], [], []
+    A = x
+    for i, (spec, layer) in enumerate(zip(params.architecture.layers, params.layers)):
+        inputs.append(A)
+        Z = A @ layer.W
+        Z += layer.b
+        A = ACTIVATIONS[spec.activation].forward(Z)
+        pre_activations.append(Z)
+        outputs.append(A)
+        mask = None
+        if spec.dropout and dropout_key is not None:
+            mask = _dropout_mask(dropout_key, i, spec.dropout, A.shape, A.dtype)
+            A = A * mask
+        masks.append(mask)
+    return A, Cache(inputs, pre_activations, outputs, masks)
+
+
+def forward(params: Params, x: Any, dropout_key: DropoutKey | None = None
+            ) -> tuple[Array, Cache]:
+    """Run the network on ``x``.
+
+    Args:
+        params: the network's parameters.
+        x: (n_samples, n_features); cast to the parameters' dtype.
+        dropout_key: ``(seed, step)`` to apply training-time dropout; None turns it off.
+
+    Returns:
+        ``(y_hat, cache)``: the output (n_samples, output_dim) and what backward needs.
+    """
+    return forward_unchecked(params, check_x(x, params.architecture, params.dtype), dropout_key)
+
+
+def predict(params: Params, x: Any) -> Array:
+    """The network's output for ``x`` (probabilities for sigmoid and softmax outputs),
+    without dropout."""
+    return forward(params, x)[0]
+
+
+def output_gradient(loss: str, activation: str, Z: Array, A: Array, y: Array) -> Array:
+    """dL/dZ of the output layer: fused and exact where the pair allows, else chained."""
+    fused = FUSED.get((loss, activation))
+    if fused is not None:
+        return fused.gradient(Z, y)
+    return ACTIVATIONS[activation].backward(LOSSES[loss].gradient(A, y), Z, A)
+
+
+def loss_value(loss: str, activation: str, Z: Array, A: Array, y: Array) -> float:
+    """The mean loss of the output layer, from the logits where the pair allows."""
+    fused = FUSED.get((loss, activation))
+    if fused is not None:
+        return fused.value(Z, y)
+    return LOSSES[loss].value(A, y)
+
+
+def backward_unchecked(params: Params, cache: Cache, y: Array, loss: str, l2: float = 0.0
+                       ) -> Grads:
+    """``backward`` without input checks; ``y`` already in the loss's form."""
+    specs = params.architecture.layers
+    last = len(specs) - 1
+    dZ = output_gradient(loss, specs[last].activation, cache.pre_activations[last],
+                         cache.outputs[last], y)
+    grads = [None] * len(specs)
+    for i in range(last, -1, -1):
+        W = params.layers[i].W
+        dW = cache.inputs[i].T @ dZ
+        if l2:
+            dW += W * W.dtype.type(l2)
+        grads[i] = Dense.trusted(dW, dZ.sum(axis=0))
+        if i == 0:
+            break   # the gradient of the input data is never needed
+        dA = dZ @ W.T
+        if cache.masks[i - 1] is not None:
+            dA *= cache.masks[i - 1]
+        dZ = ACTIVATIONS[specs[i - 1].activation].backward(
+            dA, cache.pre_activations[i - 1], cache.outputs[i - 1])
+    return Grads(tuple(grads))
+
+
+def backward(params: Params, cache: Cache, y: Any, loss: str | None = None) -> Grads:
+    """Gradients of the mean loss with respect to every W and b.
+
+    Args:
+        params: the parameters ``forward`` ran with.
+        cache: the cache ``forward`` returned.
+        y: targets for the samples of the cache (see ``purenet.losses`` for the forms).
+        loss: a name from ``purenet.losses.LOSSES``; None infers it from the output.
+    """
+    arch = params.architecture
+    loss = resolve_loss(loss, arch.output_activation)
+    y = check_targets(y, cache.inputs[0].shape[0], loss, arch, params.dtype)
+    return backward_unchecked(params, cache, y, loss)
+
+
+def l2_penalty(params: Params, l2: float) -> float:
+    """``l2 / 2 * sum(W**2)`` over the weights (not the biases): its gradient is ``l2 * W``,
+    PyTorch's ``weight_decay``."""
+    if not l2:
+        return 0.0
+    return l2 / 2 * sum(float(np.vdot(layer.W, layer.W)) for layer in params.layers)
+
+
+def loss_and_grads_unchecked(params: Params, x: Array, y: Array, loss: str, l2: float = 0.0,
+                             dropout_key: DropoutKey | None = None) -> tuple[float, Grads]:
+    """``loss_and_grads`` on validated input: the pure training kernel."""
+    _, cache = forward_unchecked(params, x, dropout_key)
+    last = len(params.layers) - 1
+    value = loss_value(loss, params.architecture.output_activation,
+                       cache.pre_activations[last], cache.outputs[last], y)
+    return value + l2_penalty(params, l2), backward_unchecked(params, cache, y, loss, l2)
+
+
+def loss_and_grads(params: Params, batch: Batch, loss: str | None = None, l2: float = 0.0,
+                   dropout_key: DropoutKey | None = None) -> tuple[float, Grads]:
+    """The pure function ``(params, batch) -> (loss, grads)``.
+
+    Args:
+        params: the network's parameters.
+        batch: ``Batch(x, y)``.
+        loss: a loss name; None infers it from the output activation.
+        l2: the L2 penalty coefficient (see ``l2_penalty``).
+        dropout_key: ``(seed, step)`` for training-time dropout; None turns it off.
+
+    Returns:
+        ``(loss, grads)``: the mean loss (plus penalty) as a float, and its gradients.
+    """
+    arch = params.architecture
+    loss = resolve_loss(loss, arch.output_activation)
+    x = check_x(batch.x, arch, params.dtype)
+    y = check_targets(batch.y, x.shape[0], loss, arch, params.dtype)
+    return loss_and_grads_unchecked(params, x, y, loss, l2, dropout_key)

@@ -1,0 +1,114 @@
+"""Checks of user input, done before any computation so that bad data fails early with a
+message that says what was expected, what was found, and what to do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from purenet.records import Architecture
+
+Array = np.ndarray
+_NUMERIC_KINDS = "biuf"
+
+
+def _numeric_array(value: Any, name: str) -> Array:
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as error:
+        raise TypeError(f"{name} must be a numeric array, could not convert it: {error}") from None
+    if array.dtype.kind not in _NUMERIC_KINDS:
+        raise TypeError(
+            f"{name} must hold numbers (int or float), got dtype {array.dtype}; convert it "
+            f"with np.asarray({name}, dtype=float) after encoding any text columns"
+        )
+    return array
+
+
+def _check_finite(array: Array, name: str) -> None:
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        bad = np.argwhere(~np.isfinite(array))
+        raise ValueError(
+            f"{name} holds {len(bad)} NaN or inf value(s), the first at index "
+            f"{tuple(int(i) for i in bad[0])}; remove or impute them before training"
+        )
+
+
+def check_x(x: Any, architecture: Architecture, dtype: np.dtype) -> Array:
+    """``x`` as a finite (n_samples, input_dim) array of ``dtype``."""
+    x = _numeric_array(x, "x")
+    if x.ndim != 2:
+        hint = "; for a single feature use x.reshape(-1, 1)" if x.ndim == 1 else ""
+        raise ValueError(f"x must be 2-D (n_samples, n_features), got shape {x.shape}{hint}")
+    if x.shape[0] == 0:
+        raise ValueError("x has no samples (shape {}); pass at least one row".format(x.shape))
+    if x.shape[1] != architecture.input_dim:
+        raise ValueError(
+            f"x has {x.shape[1]} features but the network's first layer expects "
+            f"{architecture.input_dim} (input_dim={architecture.input_dim})"
+        )
+    _check_finite(x, "x")
+    return np.asarray(x, dtype=dtype)
+
+
+def check_targets(y: Any, n_samples: int, loss: str, architecture: Architecture,
+                  dtype: np.dtype) -> Array:
+    """``y`` in the form the loss computes with (see ``purenet.losses``).
+
+    Categorical cross-entropy keeps 1-D integer class ids as intp ids; every other target
+    becomes a float array of ``dtype`` shaped like the network's output.
+    """
+    y = _numeric_array(y, "y")
+    _check_finite(y, "y")
+    if y.ndim == 0 or y.shape[0] != n_samples:
+        raise ValueError(
+            f"y must have one row per sample of x ({n_samples}), got shape {y.shape}"
+        )
+    n_outputs = architecture.output_dim
+    if loss == "categorical_crossentropy" and y.ndim == 1:
+        return _class_ids(y, n_outputs)
+    if y.ndim == 1 and n_outputs == 1:
+        y = y.reshape(-1, 1)
+    if y.shape != (n_samples, n_outputs):
+        raise ValueError(
+            f"y has shape {y.shape} but the output layer has {n_outputs} unit(s); expected "
+            f"({n_samples}, {n_outputs})"
+            + (" or class ids of shape (n_samples,)" if loss == "categorical_crossentropy" else "")
+        )
+    y = np.asarray(y, dtype=dtype)
+    if loss == "binary_crossentropy":
+        _check_binary(y)
+    elif loss == "categorical_crossentropy":
+        _check_distributions(y)
+    return y
+
+
+def _class_ids(y: Array, n_classes: int) -> Array:
+    ids = y.astype(np.intp)
+    if (ids != y).any() or ids.min() < 0 or ids.max() >= n_classes:
+        bad = y[(ids != y) | (ids < 0) | (ids >= n_classes)][0]
+        raise ValueError(
+            f"y holds label {bad!r} but a {n_classes}-way softmax output can only produce "
+            f"the integer classes 0..{n_classes - 1}; encode the labels (e.g. with "
+            "sklearn.preprocessing.LabelEncoder) or widen the output layer"
+        )
+    return ids
+
+
+def _check_binary(y: Array) -> None:
+    bad = y[(y != 0) & (y != 1)]
+    if bad.size:
+        raise ValueError(
+            f"binary_crossentropy needs labels 0 or 1, got {bad[0]!r}; encode the classes "
+            "as 0/1, or use a softmax output for more than two classes"
+        )
+
+
+def _check_distributions(y: Array) -> None:
+    if (y < 0).any() or (y > 1).any() or not np.allclose(y.sum(axis=1), 1, atol=1e-4):
+        raise ValueError(
+            "categorical_crossentropy with 2-D y needs one-hot or probability rows "
+            "(entries in [0, 1], each row summing to 1); pass integer class ids of shape "
+            "(n_samples,) instead"
+        )
