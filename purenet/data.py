@@ -1,0 +1,90 @@
+"""Deterministic data order and splits.
+
+The order of epoch ``e`` is a permutation drawn from ``(seed, "data", e)`` alone, so any
+batch of any epoch can be produced without replaying the epochs before it; that is what
+lets a run resume mid-epoch exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from purenet.rng import derive
+
+Array = np.ndarray
+
+
+def batches_per_epoch(n_samples: int, batch_size: int, drop_last: bool = False) -> int:
+    """How many batches an epoch has (the last one partial unless ``drop_last``)."""
+    count = n_samples // batch_size if drop_last else math.ceil(n_samples / batch_size)
+    if count == 0:
+        raise ValueError(
+            f"batch_size={batch_size} with drop_last=True leaves no batch for "
+            f"{n_samples} samples; lower batch_size or set drop_last=False"
+        )
+    return count
+
+
+def epoch_order(seed: int, epoch: int, n_samples: int, shuffle: bool = True) -> Array:
+    """The sample indices of epoch ``epoch`` in the order they are visited."""
+    if not shuffle:
+        return np.arange(n_samples)
+    return derive(seed, "data", epoch).permutation(n_samples)
+
+
+def batch_indices(order: Array, batch: int, batch_size: int) -> Array:
+    """The indices of batch ``batch`` in an epoch's ``order``: a view, not a copy."""
+    return order[batch * batch_size:(batch + 1) * batch_size]
+
+
+def gather(array: Array, indices: Array) -> Array:
+    """Rows ``indices`` of ``array``: copies the batch only, never the whole dataset."""
+    if len(indices) == len(array) and (indices[0] == 0 and (np.diff(indices) == 1).all()):
+        return array   # the full batch, in order: no copy at all
+    return np.take(array, indices, axis=0)
+
+
+def check_batch_size(batch_size: Any, n_samples: int) -> int:
+    """``batch_size`` as an int in [1, n_samples]; None means the full batch."""
+    if batch_size is None:
+        return n_samples
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1 or None (full batch), got {batch_size!r}")
+    return min(int(batch_size), n_samples)
+
+
+def train_validation_split(x: Array, y: Array, validation_fraction: float, seed: int,
+                           stratify: bool = False) -> tuple[Array, Array, Array, Array]:
+    """Split ``(x, y)`` into ``(x_train, y_train, x_val, y_val)``, deterministically from
+    ``(seed, "split")``.
+
+    With ``stratify``, each class keeps its share in both parts (``y`` must then be class
+    labels of shape (n_samples,) or one-hot rows).
+    """
+    if not 0 < validation_fraction < 1:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction!r}")
+    n = len(x)
+    if len(y) != n:
+        raise ValueError(f"x has {n} samples but y has {len(y)}")
+    rng = derive(seed, "split")
+    if stratify:
+        labels = y if y.ndim == 1 else y.argmax(axis=1)
+        val = []
+        for label in np.unique(labels):
+            members = rng.permutation(np.flatnonzero(labels == label))
+            val.append(members[:round(len(members) * validation_fraction)])
+        val_idx = np.sort(np.concatenate(val))
+    else:
+        val_idx = np.sort(rng.permutation(n)[:round(n * validation_fraction)])
+    if len(val_idx) == 0 or len(val_idx) == n:
+        raise ValueError(
+            f"validation_fraction={validation_fraction} of {n} samples leaves an empty part; "
+            "pick a fraction that keeps at least one sample on each side"
+        )
+    train_mask = np.ones(n, dtype=bool)
+    train_mask[val_idx] = False
+    return x[train_mask], y[train_mask], x[val_idx], y[val_idx]

@@ -1,0 +1,289 @@
+"""Optimizers as pure ``(init, update)`` pairs over immutable state, Optax-shaped.
+
+``opt.init(params) -> state`` and ``opt.update(grads, state, params) -> (updates, state)``;
+``apply_updates(params, updates)`` adds them. Update rules are PyTorch's ``torch.optim``
+rules (no dampening, no AMSGrad), so a purenet run and a PyTorch run of the same network
+follow the same path up to rounding. ``learning_rate`` is a float or a schedule of the
+0-based update count (``purenet.schedules``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import attrs
+import numpy as np
+
+from purenet.records import Grads, Params, tree_leaves, tree_map, zeros_like
+from purenet.schedules import ScalarOrSchedule, as_schedule, constant
+
+Array = np.ndarray
+
+
+# --- state records --------------------------------------------------------------------
+
+
+@attrs.frozen
+class EmptyState:
+    """State of a stateless transform."""
+
+
+@attrs.frozen(eq=False)
+class SgdState:
+    count: int
+
+
+@attrs.frozen(eq=False)
+class MomentumState:
+    count: int
+    trace: Grads
+
+
+@attrs.frozen(eq=False)
+class AdamState:
+    count: int
+    mu: Grads
+    nu: Grads
+
+
+@attrs.frozen(eq=False)
+class RmspropState:
+    count: int
+    square_avg: Grads
+
+
+@attrs.frozen(eq=False)
+class AdagradState:
+    count: int
+    sum_of_squares: Grads
+
+
+@attrs.frozen(eq=False)
+class ChainState:
+    states: tuple
+
+
+# --- the optimizer record -------------------------------------------------------------
+
+
+@attrs.frozen(eq=False)
+class Optimizer:
+    """A named pair of pure functions, with the hyperparameters that made it.
+
+    Attributes:
+        name: the algorithm ("adam", "chain", ...).
+        hyperparams: plain data (floats, schedule configs, nested configs), stored in
+            checkpoints and compared on resume.
+        init: ``params -> state``.
+        update: ``(grads, state, params) -> (updates, state)``.
+    """
+
+    name: str
+    hyperparams: dict[str, Any]
+    init: Callable[[Params], Any]
+    update: Callable[[Grads, Any, Params | None], tuple[Grads, Any]]
+
+    def config(self) -> dict[str, Any]:
+        """The optimizer as plain data, schedules included."""
+        return {"name": self.name, **{k: _plain(v) for k, v in self.hyperparams.items()}}
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "config"):
+        return value.config()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _check_rate(name: str, value: float, low: float = 0.0, high: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value < high:
+        raise ValueError(f"{name} must be a number in [{low}, {high}), got {value!r}")
+    return float(value)
+
+
+def _learning_rate(value: ScalarOrSchedule) -> Callable[[int], float]:
+    schedule = as_schedule(value)
+    if isinstance(schedule, constant):
+        _check_rate("learning_rate", schedule.value)
+    return schedule
+
+
+def apply_updates(params: Params, updates: Grads) -> Params:
+    """``params + updates``, leaf by leaf, as a new Params."""
+    return tree_map(lambda p, u: p + u, params, updates)
+
+
+# --- algorithms -----------------------------------------------------------------------
+
+
+def sgd(learning_rate: ScalarOrSchedule) -> Optimizer:
+    """Plain gradient descent: ``p <- p - lr * g``."""
+    lr = _learning_rate(learning_rate)
+
+    def update(grads: Grads, state: SgdState, params: Params | None = None):
+        rate = lr(state.count)
+        return tree_map(lambda g: g * -rate, grads), SgdState(state.count + 1)
+
+    return Optimizer("sgd", {"learning_rate": lr}, lambda params: SgdState(0), update)
+
+
+def momentum(learning_rate: ScalarOrSchedule, momentum: float = 0.9,
+             nesterov: bool = False) -> Optimizer:
+    """Heavy-ball momentum (PyTorch SGD, dampening 0): ``buf <- momentum * buf + g``;
+    ``p <- p - lr * buf``, or ``p <- p - lr * (g + momentum * buf)`` with ``nesterov``."""
+    lr = _learning_rate(learning_rate)
+    beta = _check_rate("momentum", momentum, 0.0, 1.0)
+
+    def update(grads: Grads, state: MomentumState, params: Params | None = None):
+        rate = lr(state.count)
+        trace = tree_map(lambda t, g: t * beta + g, state.trace, grads)
+        direction = tree_map(lambda g, t: g + t * beta, grads, trace) if nesterov else trace
+        return tree_map(lambda d: d * -rate, direction), MomentumState(state.count + 1, trace)
+
+    return Optimizer("momentum",
+                     {"learning_rate": lr, "momentum": beta, "nesterov": bool(nesterov)},
+                     lambda params: MomentumState(0, zeros_like(params)), update)
+
+
+def _adam_update(lr: Callable[[int], float], b1: float, b2: float, eps: float,
+                 weight_decay: float) -> Callable:
+    def update(grads: Grads, state: AdamState, params: Params | None = None):
+        t = state.count + 1
+        rate = lr(state.count)
+        mu = tree_map(lambda m, g: m + (g - m) * (1 - b1), state.mu, grads)
+        nu = tree_map(lambda v, g: v * b2 + g * g * (1 - b2), state.nu, grads)
+        step_size = rate / (1 - b1 ** t)
+        correction = math.sqrt(1 - b2 ** t)
+        updates = tree_map(lambda m, v: (m / (np.sqrt(v) / correction + eps)) * -step_size,
+                           mu, nu)
+        if weight_decay:
+            if params is None:
+                raise ValueError("adamw needs params in update(grads, state, params)")
+            # Decoupled decay (Loshchilov & Hutter): shrink p by lr * wd, apart from Adam.
+            updates = tree_map(lambda u, p: u - p * (rate * weight_decay), updates, params)
+        return updates, AdamState(t, mu, nu)
+
+    return update
+
+
+def adam(learning_rate: ScalarOrSchedule = 1e-3, b1: float = 0.9, b2: float = 0.999,
+         eps: float = 1e-8) -> Optimizer:
+    """Adam (Kingma & Ba, 2015), PyTorch's form: bias-corrected moments, ``eps`` added
+    to the corrected ``sqrt(nu)``."""
+    lr = _learning_rate(learning_rate)
+    b1, b2 = _check_rate("b1", b1, 0.0, 1.0), _check_rate("b2", b2, 0.0, 1.0)
+    eps = _check_rate("eps", eps)
+    return Optimizer("adam", {"learning_rate": lr, "b1": b1, "b2": b2, "eps": eps},
+                     _adam_init, _adam_update(lr, b1, b2, eps, 0.0))
+
+
+def adamw(learning_rate: ScalarOrSchedule = 1e-3, b1: float = 0.9, b2: float = 0.999,
+          eps: float = 1e-8, weight_decay: float = 0.01) -> Optimizer:
+    """AdamW: Adam plus decoupled weight decay ``p <- p - lr * weight_decay * p``."""
+    lr = _learning_rate(learning_rate)
+    b1, b2 = _check_rate("b1", b1, 0.0, 1.0), _check_rate("b2", b2, 0.0, 1.0)
+    eps, wd = _check_rate("eps", eps), _check_rate("weight_decay", weight_decay)
+    return Optimizer("adamw", {"learning_rate": lr, "b1": b1, "b2": b2, "eps": eps,
+                               "weight_decay": wd},
+                     _adam_init, _adam_update(lr, b1, b2, eps, wd))
+
+
+def _adam_init(params: Params) -> AdamState:
+    return AdamState(0, zeros_like(params), zeros_like(params))
+
+
+def rmsprop(learning_rate: ScalarOrSchedule = 1e-2, decay: float = 0.9,
+            eps: float = 1e-8) -> Optimizer:
+    """RMSprop (PyTorch's, ``decay`` is its ``alpha``):
+    ``s <- decay * s + (1 - decay) * g^2``; ``p <- p - lr * g / (sqrt(s) + eps)``."""
+    lr = _learning_rate(learning_rate)
+    decay, eps = _check_rate("decay", decay, 0.0, 1.0), _check_rate("eps", eps)
+
+    def update(grads: Grads, state: RmspropState, params: Params | None = None):
+        rate = lr(state.count)
+        square_avg = tree_map(lambda s, g: s * decay + g * g * (1 - decay), state.square_avg, grads)
+        updates = tree_map(lambda g, s: (g / (np.sqrt(s) + eps)) * -rate, grads, square_avg)
+        return updates, RmspropState(state.count + 1, square_avg)
+
+    return Optimizer("rmsprop", {"learning_rate": lr, "decay": decay, "eps": eps},
+                     lambda params: RmspropState(0, zeros_like(params)), update)
+
+
+def adagrad(learning_rate: ScalarOrSchedule = 1e-2, eps: float = 1e-10) -> Optimizer:
+    """Adagrad (PyTorch's, no lr decay): ``s <- s + g^2``; ``p <- p - lr * g / (sqrt(s) + eps)``."""
+    lr = _learning_rate(learning_rate)
+    eps = _check_rate("eps", eps)
+
+    def update(grads: Grads, state: AdagradState, params: Params | None = None):
+        rate = lr(state.count)
+        sums = tree_map(lambda s, g: s + g * g, state.sum_of_squares, grads)
+        updates = tree_map(lambda g, s: (g / (np.sqrt(s) + eps)) * -rate, grads, sums)
+        return updates, AdagradState(state.count + 1, sums)
+
+    return Optimizer("adagrad", {"learning_rate": lr, "eps": eps},
+                     lambda params: AdagradState(0, zeros_like(params)), update)
+
+
+# --- composable transforms ------------------------------------------------------------
+
+
+def global_norm(tree: Grads) -> float:
+    """The L2 norm of all arrays of ``tree`` taken together."""
+    return math.sqrt(sum(float(np.vdot(a, a)) for a in tree_leaves(tree)))
+
+
+def clip_by_global_norm(max_norm: float) -> Optimizer:
+    """Scale all gradients by ``max_norm / norm`` when their global norm exceeds it
+    (``torch.nn.utils.clip_grad_norm_``, without its 1e-6 in the denominator)."""
+    max_norm = _check_rate("max_norm", max_norm)
+
+    def update(grads: Grads, state: EmptyState, params: Params | None = None):
+        norm = global_norm(grads)
+        if norm <= max_norm:
+            return grads, state
+        return tree_map(lambda g: g * (max_norm / norm), grads), state
+
+    return Optimizer("clip_by_global_norm", {"max_norm": max_norm},
+                     lambda params: EmptyState(), update)
+
+
+def clip_by_value(max_value: float) -> Optimizer:
+    """Clip every gradient entry into ``[-max_value, max_value]``."""
+    max_value = _check_rate("max_value", max_value)
+
+    def update(grads: Grads, state: EmptyState, params: Params | None = None):
+        return tree_map(lambda g: np.clip(g, -max_value, max_value), grads), state
+
+    return Optimizer("clip_by_value", {"max_value": max_value},
+                     lambda params: EmptyState(), update)
+
+
+def chain(*transforms: Optimizer) -> Optimizer:
+    """Apply ``transforms`` in order, each to the previous one's output, e.g.
+    ``chain(clip_by_global_norm(1.0), adam(1e-3))``."""
+    for t in transforms:
+        if not isinstance(t, Optimizer):
+            raise TypeError(f"chain takes optimizers and transforms, got {type(t).__name__}")
+
+    def init(params: Params) -> ChainState:
+        return ChainState(tuple(t.init(params) for t in transforms))
+
+    def update(grads: Grads, state: ChainState, params: Params | None = None):
+        states = []
+        for t, inner in zip(transforms, state.states):
+            grads, inner = t.update(grads, inner, params)
+            states.append(inner)
+        return grads, ChainState(tuple(states))
+
+    return Optimizer("chain", {"transforms": list(transforms)}, init, update)
+
+
+OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
+    "sgd": sgd, "momentum": momentum, "adam": adam, "adamw": adamw,
+    "rmsprop": rmsprop, "adagrad": adagrad,
+}
+TRANSFORMS: dict[str, Callable[..., Optimizer]] = {
+    "clip_by_global_norm": clip_by_global_norm, "clip_by_value": clip_by_value,
+}

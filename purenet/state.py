@@ -1,0 +1,130 @@
+"""The records of a training run: its progress, its history, and its early-stopping state.
+
+Kept apart from ``train.py`` (which runs a fit) so that the checkpoint module can read and
+write them without the training loop.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import attrs
+
+from purenet.records import Params
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
+MONITORS = {"val_loss": "min", "val_accuracy": "max", "train_loss": "min",
+            "train_accuracy": "max"}
+
+
+@attrs.frozen(eq=False)
+class History:
+    """Per-epoch metrics, one tuple per column; NaN where a metric does not apply (accuracy
+    of a regression, validation metrics without validation data)."""
+
+    epoch: tuple[int, ...] = ()
+    train_loss: tuple[float, ...] = ()
+    train_accuracy: tuple[float, ...] = ()
+    val_loss: tuple[float, ...] = ()
+    val_accuracy: tuple[float, ...] = ()
+
+    def append(self, **row: float) -> "History":
+        """A new History with one more epoch; ``row`` gives every column."""
+        if set(row) != set(HISTORY_COLUMNS):
+            raise ValueError(f"a history row needs exactly {list(HISTORY_COLUMNS)}, got {sorted(row)}")
+        return History(**{c: getattr(self, c) + (row[c],) for c in HISTORY_COLUMNS})
+
+    def as_dict(self) -> dict[str, list[float]]:
+        return {c: list(getattr(self, c)) for c in HISTORY_COLUMNS}
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+
+@attrs.frozen
+class EpochTotals:
+    """Running sums over the batches done so far in the current epoch (so that a run
+    resumed mid-epoch reports the same epoch metrics as one never stopped)."""
+
+    loss_sum: float = 0.0    # sum of batch loss x batch size
+    correct: float = 0.0     # correctly classified samples (fractional for multi-label)
+    samples: int = 0
+
+
+@attrs.frozen
+class EarlyStopping:
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
+    epochs; with ``restore_best``, end with the parameters of the best epoch."""
+
+    monitor: str = attrs.field(default="val_loss")
+    patience: int = attrs.field(default=5)
+    min_delta: float = 0.0
+    restore_best: bool = True
+
+    @monitor.validator
+    def _known(self, attribute: attrs.Attribute, value: str) -> None:
+        if value not in MONITORS:
+            raise ValueError(f"unknown monitor {value!r}; expected one of {sorted(MONITORS)}")
+
+    @patience.validator
+    def _patience(self, attribute: attrs.Attribute, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"patience must be an int >= 1, got {value!r}")
+
+    def improved(self, value: float, best: float) -> bool:
+        if MONITORS[self.monitor] == "min":
+            return value < best - self.min_delta
+        return value > best + self.min_delta
+
+    def initial(self) -> "EarlyStoppingState":
+        worst = math.inf if MONITORS[self.monitor] == "min" else -math.inf
+        return EarlyStoppingState(best=worst, best_epoch=-1, wait=0, best_params=None)
+
+
+@attrs.frozen(eq=False)
+class EarlyStoppingState:
+    best: float
+    best_epoch: int
+    wait: int
+    best_params: Params | None
+
+
+@attrs.frozen(eq=False)
+class TrainState:
+    """Everything a run needs to continue exactly: counters, parameters, optimizer state,
+    the partial epoch's sums, the history so far, and early stopping.
+
+    Randomness is not stored: it is derived from ``seed`` and the counters.
+
+    Attributes:
+        step: updates done so far.
+        epoch: the current epoch (0-based); equals the number of finished epochs.
+        batch_index: batches of the current epoch done so far.
+        seed: the run's seed.
+        params: the current parameters.
+        opt_state: the optimizer's state.
+        totals: sums over the current epoch's batches.
+        history: one row per finished epoch.
+        early_stopping: state of early stopping, or None when it is off.
+        stopped: True once early stopping has ended the run.
+    """
+
+    step: int
+    epoch: int
+    batch_index: int
+    seed: int
+    params: Params
+    opt_state: Any
+    totals: EpochTotals = EpochTotals()
+    history: History = History()
+    early_stopping: EarlyStoppingState | None = None
+    stopped: bool = False
+
+
+@attrs.frozen(eq=False)
+class FitResult:
+    """What ``fit`` returns: the final state and the per-epoch history."""
+
+    state: TrainState
+    history: History

@@ -1,0 +1,450 @@
+"""Training: the pure ``train_step`` and the ``fit`` loop around it.
+
+``fit`` validates everything once, then walks ``(epoch, batch)`` in the deterministic order
+of ``purenet.data``; each step is ``train_step``, a pure function of the state and a batch.
+A state taken after any step, passed back as ``initial_state`` (or restored from a
+checkpoint), continues to the same parameters bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+from typing import Any, Callable, NamedTuple, Sequence
+
+import attrs
+import numpy as np
+
+from purenet.data import batch_indices, batches_per_epoch, check_batch_size, epoch_order
+from purenet.losses import CLASSIFICATION_LOSSES, resolve_loss
+from purenet.network import backward_unchecked, forward_unchecked, init_params, l2_penalty, loss_value
+from purenet.optim import Optimizer, adam, apply_updates
+from purenet.records import Architecture, Batch, Params, as_architecture, check_dtype, tree_leaves
+from purenet.rng import check_seed
+from purenet.state import EarlyStopping, EpochTotals, FitResult, History, TrainState
+from purenet.validate import check_targets, check_x
+
+Array = np.ndarray
+
+
+class NonFiniteError(FloatingPointError):
+    """Training produced NaN or inf; the state before the offending step is intact."""
+
+
+class StepMetrics(NamedTuple):
+    loss: float       # mean loss of the batch, L2 penalty included
+    correct: float    # correctly classified samples of the batch (0 for regression)
+    samples: int
+
+
+@attrs.frozen(eq=False)
+class RunSpec:
+    """Everything that decides a run's arithmetic, checked on resume. ``epochs`` may
+    change between an interrupted run and its resumption; nothing else may."""
+
+    architecture: Architecture
+    optimizer: Optimizer
+    loss: str
+    dtype: np.dtype
+    seed: int
+    batch_size: int | None
+    init: str = "he_normal"
+    l2: float = 0.0
+    shuffle: bool = True
+    drop_last: bool = False
+    early_stopping: EarlyStopping | None = None
+
+    def config(self) -> dict[str, Any]:
+        """The spec as plain data (JSON-able)."""
+        return {
+            "architecture": self.architecture.to_dicts(),
+            "optimizer": self.optimizer.config(),
+            "loss": self.loss, "dtype": self.dtype.name, "seed": self.seed,
+            "batch_size": self.batch_size, "init": self.init, "l2": self.l2,
+            "shuffle": self.shuffle, "drop_last": self.drop_last,
+            "early_stopping": None if self.early_stopping is None
+            else attrs.asdict(self.early_stopping),
+        }
+
+
+def config_differences(expected: dict[str, Any], found: dict[str, Any]) -> list[str]:
+    """Every key on which two ``RunSpec.config()`` dicts differ, as readable lines."""
+    keys = sorted(set(expected) | set(found))
+    return [f"{k}: this run has {expected.get(k)!r}, the saved one {found.get(k)!r}"
+            for k in keys if expected.get(k) != found.get(k)]
+
+
+# --- one step -------------------------------------------------------------------------
+
+
+def count_correct(loss: str, A: Array, y: Array) -> float:
+    """Correctly classified samples in a batch (0.0 for regression losses)."""
+    if loss == "categorical_crossentropy":
+        labels = y if y.ndim == 1 else y.argmax(axis=1)
+        return float(np.count_nonzero(A.argmax(axis=1) == labels))
+    if loss == "binary_crossentropy":
+        return float(np.count_nonzero((A > 0.5) == (y > 0.5))) / A.shape[1]
+    return 0.0
+
+
+def _check_finite(step: int, value: float, grads: Any) -> None:
+    # One sum per array is far cheaper than isfinite over it; locate only on failure.
+    if math.isfinite(value) and all(np.isfinite(a.sum()) for a in tree_leaves(grads)):
+        return
+    problems = [] if math.isfinite(value) else [f"the loss is {value}"]
+    for i, layer in enumerate(grads.layers):
+        for name in ("W", "b"):
+            array = getattr(layer, name)
+            if not np.isfinite(array.sum()):
+                kind = "NaN/inf" if not np.isfinite(array).all() else "values too large to sum"
+                problems.append(f"the gradient of layer {i} {name} holds {kind}")
+    raise NonFiniteError(
+        f"training diverged at step {step}: {'; '.join(problems)}. The state before this "
+        "step is intact; lower the learning rate, add gradient clipping "
+        "(optim.clip_by_global_norm) or standardise the inputs"
+    )
+
+
+def train_step_unchecked(state: TrainState, x: Array, y: Array, spec: RunSpec
+                         ) -> tuple[TrainState, StepMetrics]:
+    """``train_step`` on validated arrays (``fit``'s hot path)."""
+    params = state.params
+    dropout_key = (state.seed, state.step)
+    A, cache = forward_unchecked(params, x, dropout_key)
+    last = len(params.layers) - 1
+    value = loss_value(spec.loss, params.architecture.output_activation,
+                       cache.pre_activations[last], cache.outputs[last], y) \
+        + l2_penalty(params, spec.l2)
+    grads = backward_unchecked(params, cache, y, spec.loss, spec.l2)
+    _check_finite(state.step, value, grads)
+    updates, opt_state = spec.optimizer.update(grads, state.opt_state, params)
+    metrics = StepMetrics(value, count_correct(spec.loss, A, y), len(x))
+    totals = state.totals
+    new = attrs.evolve(
+        state, step=state.step + 1, batch_index=state.batch_index + 1,
+        params=apply_updates(params, updates), opt_state=opt_state,
+        totals=EpochTotals(totals.loss_sum + value * len(x), totals.correct + metrics.correct,
+                           totals.samples + len(x)))
+    return new, metrics
+
+
+def train_step(state: TrainState, batch: Batch, spec: RunSpec) -> tuple[TrainState, StepMetrics]:
+    """One optimizer update on ``batch``: a pure function of its arguments.
+
+    Dropout masks come from ``(state.seed, state.step)``; the new state has ``step`` and
+    ``batch_index`` advanced and the batch added to the epoch's running sums.
+
+    Raises:
+        NonFiniteError: the loss or a gradient is NaN or inf (naming the step and layer).
+    """
+    arch = state.params.architecture
+    x = check_x(batch.x, arch, state.params.dtype)
+    y = check_targets(batch.y, len(x), spec.loss, arch, state.params.dtype)
+    return train_step_unchecked(state, x, y, spec)
+
+
+# --- evaluation -----------------------------------------------------------------------
+
+
+def evaluate_unchecked(params: Params, x: Array, y: Array, loss: str, l2: float = 0.0
+                       ) -> tuple[float, float]:
+    """``(loss, accuracy)`` of ``params`` on validated data; accuracy NaN for regression."""
+    A, cache = forward_unchecked(params, x)
+    last = len(params.layers) - 1
+    value = loss_value(loss, params.architecture.output_activation,
+                       cache.pre_activations[last], A, y) + l2_penalty(params, l2)
+    accuracy = count_correct(loss, A, y) / len(x) if loss in CLASSIFICATION_LOSSES else math.nan
+    return value, accuracy
+
+
+def evaluate(params: Params, x: Any, y: Any, loss: str | None = None) -> dict[str, float]:
+    """The mean loss and (for classifiers) the accuracy of ``params`` on ``(x, y)``."""
+    arch = params.architecture
+    loss = resolve_loss(loss, arch.output_activation)
+    x = check_x(x, arch, params.dtype)
+    value, accuracy = evaluate_unchecked(params, x, check_targets(y, len(x), loss, arch,
+                                                                  params.dtype), loss)
+    return {"loss": value, "accuracy": accuracy}
+
+
+# --- the loop -------------------------------------------------------------------------
+
+
+class Callback:
+    """Hooks ``fit`` calls with the state; override either. Callbacks observe, they do not
+    change the state (it is immutable)."""
+
+    def on_step_end(self, state: TrainState, metrics: StepMetrics) -> None:
+        """After every optimizer step."""
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        """After every epoch, once its history row is in ``state.history``."""
+
+
+@attrs.frozen(eq=False)
+class _Data:
+    """The training and validation arrays, validated once per fit."""
+
+    x: Array
+    y: Array
+    x_val: Array | None
+    y_val: Array | None
+    batch_size: int
+    n_batches: int
+    full_batch: bool
+
+
+def initial_state_for(spec: RunSpec) -> TrainState:
+    """The state before the first step of a run described by ``spec``."""
+    params = init_params(spec.architecture, spec.seed, spec.init, spec.dtype)
+    early = None if spec.early_stopping is None else spec.early_stopping.initial()
+    return TrainState(step=0, epoch=0, batch_index=0, seed=spec.seed, params=params,
+                      opt_state=spec.optimizer.init(params), early_stopping=early)
+
+
+def _end_epoch(state: TrainState, spec: RunSpec, data: _Data) -> TrainState:
+    """Close the epoch: its history row, early stopping, counters moved to the next."""
+    totals = state.totals
+    classifier = spec.loss in CLASSIFICATION_LOSSES
+    row = {"epoch": state.epoch + 1, "train_loss": totals.loss_sum / totals.samples,
+           "train_accuracy": totals.correct / totals.samples if classifier else math.nan,
+           "val_loss": math.nan, "val_accuracy": math.nan}
+    if data.x_val is not None:
+        row["val_loss"], row["val_accuracy"] = evaluate_unchecked(
+            state.params, data.x_val, data.y_val, spec.loss, spec.l2)
+    early, stopped, params = state.early_stopping, False, state.params
+    if spec.early_stopping is not None:
+        early, stopped = _early_stopping(spec.early_stopping, early, row[spec.early_stopping.monitor],
+                                         state.epoch, params)
+        if stopped and spec.early_stopping.restore_best and early.best_params is not None:
+            params = early.best_params
+    return attrs.evolve(state, epoch=state.epoch + 1, batch_index=0, totals=EpochTotals(),
+                        history=state.history.append(**row), early_stopping=early,
+                        stopped=stopped, params=params)
+
+
+def _early_stopping(config: EarlyStopping, early, value: float, epoch: int, params: Params):
+    if config.improved(value, early.best):
+        best_params = params if config.restore_best else None
+        return attrs.evolve(early, best=value, best_epoch=epoch, wait=0,
+                            best_params=best_params), False
+    early = attrs.evolve(early, wait=early.wait + 1)
+    return early, early.wait >= config.patience
+
+
+def _progress_bar(progress: bool | None, total: int, initial: int):
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, leave=True)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped ``fit`` between two steps; ``state`` is the last complete
+    one (and was checkpointed, when ``fit`` had a checkpointer)."""
+
+    def __init__(self, message: str, state: TrainState, signal_number: int):
+        super().__init__(message)
+        self.state = state
+        self.signal_number = signal_number
+
+
+class _Interrupts:
+    """Defers SIGINT and SIGTERM while installed, so a step is never cut in half."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_Interrupts":
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._previous[number] = signal.signal(number, self._record)
+        return self
+
+    def _record(self, number: int, frame: Any) -> None:
+        self.received = number
+
+    def __exit__(self, *exc: Any) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+
+def _batch(state: TrainState, data: _Data, spec: RunSpec, order: Array) -> tuple[Array, Array]:
+    if data.full_batch:
+        return data.x, data.y    # no gather, no copy
+    idx = batch_indices(order, state.batch_index, data.batch_size)
+    return np.take(data.x, idx, axis=0), np.take(data.y, idx, axis=0)
+
+
+def _run(state: TrainState, spec: RunSpec, data: _Data, limit: int, epochs: int,
+         callbacks: Sequence[Callback], checkpointer: Any, bar: Any) -> TrainState:
+    order, order_epoch = None, None
+    with _Interrupts() as interrupts:
+        while state.epoch < epochs and not state.stopped and state.step < limit:
+            if order_epoch != state.epoch:
+                order = epoch_order(state.seed, state.epoch, len(data.x),
+                                    spec.shuffle and not data.full_batch)
+                order_epoch = state.epoch
+            try:
+                state, metrics = train_step_unchecked(state, *_batch(state, data, spec, order), spec)
+            except NonFiniteError:
+                if checkpointer is not None:
+                    checkpointer.save(state, spec)   # the last good step
+                raise
+            epoch_done = state.batch_index == data.n_batches
+            if epoch_done:
+                state = _end_epoch(state, spec, data)
+            for callback in callbacks:
+                callback.on_step_end(state, metrics)
+                if epoch_done:
+                    callback.on_epoch_end(state)
+            if checkpointer is not None:
+                checkpointer.after_step(state, spec, epoch_done)
+            if bar is not None:
+                bar.update(1)
+                if epoch_done or state.step % 20 == 0:
+                    bar.set_postfix(epoch=state.epoch, loss=f"{metrics.loss:.4g}", refresh=False)
+            if interrupts.received is not None:
+                _interrupted(state, spec, checkpointer, interrupts.received)
+    return state
+
+
+def _interrupted(state: TrainState, spec: RunSpec, checkpointer: Any, number: int) -> None:
+    name = signal.Signals(number).name
+    if checkpointer is None:
+        how = "pass the exception's .state as initial_state= to fit to continue"
+    else:
+        path = checkpointer.save(state, spec)
+        how = f"saved {path}; run fit again with the same checkpointer and resume=True"
+    raise TrainingInterrupted(f"{name} received: stopped after step {state.step}; {how}",
+                              state, number)
+
+
+def _validated_data(spec: RunSpec, x: Any, y: Any, validation_data: Any) -> _Data:
+    arch, dtype = spec.architecture, spec.dtype
+    x = check_x(x, arch, dtype)
+    y = check_targets(y, len(x), spec.loss, arch, dtype)
+    x_val = y_val = None
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a pair (x_val, y_val)")
+        x_val = check_x(validation_data[0], arch, dtype)
+        y_val = check_targets(validation_data[1], len(x_val), spec.loss, arch, dtype)
+    batch_size = check_batch_size(spec.batch_size, len(x))
+    return _Data(x, y, x_val, y_val, batch_size,
+                 batches_per_epoch(len(x), batch_size, spec.drop_last), batch_size >= len(x))
+
+
+def _check_count(name: str, value: Any, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be an int >= 0{' or None' if allow_none else ''}, "
+                         f"got {value!r}")
+
+
+def check_resumable(state: TrainState, spec: RunSpec) -> None:
+    """Refuse a state that does not belong to the run ``spec`` describes, listing every
+    difference."""
+    problems = []
+    if state.seed != spec.seed:
+        problems.append(f"seed: this run has {spec.seed}, the state {state.seed}")
+    if state.params.architecture != spec.architecture:
+        problems.append(f"architecture: this run has {spec.architecture.to_dicts()}, the state "
+                        f"{state.params.architecture.to_dicts()}")
+    if state.params.dtype != spec.dtype:
+        problems.append(f"dtype: this run has {spec.dtype}, the state {state.params.dtype}")
+    template = spec.optimizer.init(state.params)
+    if type(template) is not type(state.opt_state):
+        problems.append(f"optimizer state: this run's optimizer ({spec.optimizer.name}) keeps "
+                        f"{type(template).__name__}, the state holds "
+                        f"{type(state.opt_state).__name__}")
+    if (spec.early_stopping is None) != (state.early_stopping is None):
+        problems.append("early_stopping: on in one, off in the other")
+    if problems:
+        raise ValueError("initial_state does not match this run:\n  " + "\n  ".join(problems))
+
+
+def fit(architecture: Architecture | Sequence[dict], x: Any, y: Any,
+        optimizer: Optimizer | None = None, epochs: int = 10, batch_size: int | None = 64,
+        seed: int = 0, dtype: Any = "float32", loss: str | None = None,
+        validation_data: tuple[Any, Any] | None = None, checkpointer: Any = None,
+        resume: bool = False, initial_state: TrainState | None = None,
+        max_steps: int | None = None, callbacks: Sequence[Callback] = (),
+        progress: bool | None = None, *, init: str = "he_normal", l2: float = 0.0,
+        shuffle: bool = True, drop_last: bool = False,
+        early_stopping: EarlyStopping | None = None) -> FitResult:
+    """Train a network from scratch, from ``initial_state``, or from a checkpoint.
+
+    Args:
+        architecture: an Architecture or the tutorial's list of layer dicts.
+        x: (n_samples, n_features) training inputs.
+        y: training targets (class ids, 0/1 labels, one-hot rows or regression values).
+        optimizer: from ``purenet.optim``; default ``adam(1e-3)``.
+        epochs: the number of epochs the whole run lasts (not "more epochs").
+        batch_size: samples per step; None for the full batch.
+        seed: decides the initial parameters, the data order and the dropout masks.
+        dtype: "float32" or "float64", for parameters and computation.
+        loss: a loss name; None infers it from the output activation.
+        validation_data: ``(x_val, y_val)``, evaluated after every epoch.
+        checkpointer: a ``purenet.Checkpointer`` that saves as it is told to.
+        resume: continue from the checkpointer's newest valid checkpoint, if any.
+        initial_state: a ``TrainState`` to continue from (e.g. ``result.state``).
+        max_steps: stop once ``state.step`` reaches this (the run can be continued).
+        callbacks: ``Callback`` objects told of every step and epoch.
+        progress: show a tqdm bar; None shows it when stderr is a terminal.
+        init: the initializer name for fresh parameters.
+        l2: L2 penalty coefficient on the weights (see ``network.l2_penalty``).
+        shuffle: visit samples in a new order each epoch.
+        drop_last: skip the last, partial batch of each epoch.
+        early_stopping: an ``EarlyStopping`` config, or None.
+
+    Returns:
+        ``FitResult(state, history)``.
+
+    Raises:
+        NonFiniteError: the loss or a gradient went NaN/inf (the state before is kept).
+        TrainingInterrupted: SIGINT/SIGTERM arrived; the last full step is in ``.state``.
+    """
+    arch = as_architecture(architecture)
+    if optimizer is None:
+        optimizer = adam()
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must come from purenet.optim, got {type(optimizer).__name__}")
+    _check_count("epochs", epochs)
+    _check_count("max_steps", max_steps, allow_none=True)
+    spec = RunSpec(arch, optimizer, resolve_loss(loss, arch.output_activation),
+                   check_dtype(dtype), check_seed(seed), batch_size, init, float(l2),
+                   bool(shuffle), bool(drop_last), early_stopping)
+    data = _validated_data(spec, x, y, validation_data)
+    if early_stopping is not None and early_stopping.monitor.startswith("val_") \
+            and data.x_val is None:
+        raise ValueError(f"early stopping monitors {early_stopping.monitor!r} but no "
+                         "validation_data was given; pass it or monitor 'train_loss'")
+    if initial_state is not None and resume:
+        raise ValueError("pass either initial_state or resume=True, not both")
+    state = initial_state
+    if checkpointer is not None:
+        checkpointer.start()
+        if resume:
+            state = checkpointer.restore(spec)
+    if state is None:
+        state = initial_state_for(spec)
+    else:
+        check_resumable(state, spec)
+    limit = epochs * data.n_batches if max_steps is None else min(max_steps, epochs * data.n_batches)
+    bar = _progress_bar(progress, limit, min(state.step, limit))
+    try:
+        state = _run(state, spec, data, limit, epochs, tuple(callbacks), checkpointer, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    if checkpointer is not None:
+        checkpointer.finish(state, spec)
+    return FitResult(state, state.history)
