@@ -12,13 +12,18 @@ from typing import Any
 
 import numpy as np
 
-from purenet.rng import derive
+from purenet.rng import check_seed, derive
 
 Array = np.ndarray
 
 
 def batches_per_epoch(n_samples: int, batch_size: int, drop_last: bool = False) -> int:
     """How many batches an epoch has (the last one partial unless ``drop_last``)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    if n_samples < 1:
+        raise ValueError(f"an epoch needs at least one sample, got n_samples={n_samples}")
     count = n_samples // batch_size if drop_last else math.ceil(n_samples / batch_size)
     if count == 0:
         raise ValueError(
@@ -42,7 +47,7 @@ def batch_indices(order: Array, batch: int, batch_size: int) -> Array:
 
 def gather(array: Array, indices: Array) -> Array:
     """Rows ``indices`` of ``array``: copies the batch only, never the whole dataset."""
-    if len(indices) == len(array) and (indices[0] == 0 and (np.diff(indices) == 1).all()):
+    if len(indices) == len(array) > 0 and indices[0] == 0 and (np.diff(indices) == 1).all():
         return array   # the full batch, in order: no copy at all
     return np.take(array, indices, axis=0)
 
@@ -65,14 +70,21 @@ def train_validation_split(x: Array, y: Array, validation_fraction: float, seed:
     With ``stratify``, each class keeps its share in both parts (``y`` must then be class
     labels of shape (n_samples,) or one-hot rows).
     """
+    if isinstance(validation_fraction, bool) or not isinstance(
+            validation_fraction, (int, float, np.integer, np.floating)):
+        raise TypeError(f"validation_fraction must be a number in (0, 1), got "
+                        f"{type(validation_fraction).__name__} {validation_fraction!r}")
     if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction!r}")
+    x, y = np.asarray(x), np.asarray(y)
     n = len(x)
     if len(y) != n:
         raise ValueError(f"x has {n} samples but y has {len(y)}")
-    rng = derive(seed, "split")
+    rng = derive(check_seed(seed), "split")
     if stratify:
-        labels = y if y.ndim == 1 else y.argmax(axis=1)
+        # A single column holds the labels themselves (binary 0/1 targets of shape
+        # (n_samples, 1)); its argmax would put every sample in one class.
+        labels = y.reshape(n) if y.ndim == 1 or y.shape[1:] == (1,) else y.argmax(axis=1)
         val = []
         for label in np.unique(labels):
             members = rng.permutation(np.flatnonzero(labels == label))

@@ -98,7 +98,12 @@ def _plain(value: Any) -> Any:
 
 
 def _check_rate(name: str, value: float, low: float = 0.0, high: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value < high:
+    # numpy scalars are numbers too (np.float32(0.9) is a fine b1); a str or bool is not.
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                      np.floating)):
+        raise TypeError(f"{name} must be a number in [{low}, {high}), got "
+                        f"{type(value).__name__} {value!r}")
+    if not low <= value < high:
         raise ValueError(f"{name} must be a number in [{low}, {high}), got {value!r}")
     return float(value)
 

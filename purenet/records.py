@@ -8,6 +8,7 @@ contents with ``purenet.testing.assert_records_equal``.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import attrs
@@ -254,6 +255,16 @@ Tree = TypeVar("Tree", Params, Grads)
 def tree_leaves(tree: Params | Grads) -> list[Array]:
     """The arrays of a tree in a fixed order: W0, b0, W1, b1, ..."""
     return [array for layer in tree.layers for array in (layer.W, layer.b)]
+
+
+def params_digest(tree: Params | Grads) -> str:
+    """SHA-256 over the arrays of ``tree`` in ``tree_leaves`` order, each preceded by its
+    position, dtype and shape, so equal digests mean bit-identical parameters."""
+    digest = hashlib.sha256()
+    for i, array in enumerate(tree_leaves(tree)):
+        digest.update(f"{i}:{array.dtype.str}:{array.shape}\n".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 def tree_map(fn: Callable[..., Array], tree: Tree, *rest: Params | Grads) -> Tree:

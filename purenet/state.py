@@ -10,8 +10,10 @@ import math
 from typing import Any
 
 import attrs
+import numpy as np
 
-from purenet.records import Params
+from purenet.optim import Optimizer
+from purenet.records import Architecture, Params
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
 MONITORS = {"val_loss": "min", "val_accuracy": "max", "train_loss": "min",
@@ -128,3 +130,53 @@ class FitResult:
 
     state: TrainState
     history: History
+
+
+@attrs.frozen(eq=False)
+class RunSpec:
+    """Everything that decides a run's arithmetic, checked on resume. ``epochs`` may
+    change between an interrupted run and its resumption; nothing else may."""
+
+    architecture: Architecture
+    optimizer: Optimizer
+    loss: str
+    dtype: np.dtype
+    seed: int
+    batch_size: int | None
+    init: str = "he_normal"
+    l2: float = 0.0
+    shuffle: bool = True
+    drop_last: bool = False
+    early_stopping: EarlyStopping | None = None
+
+    def config(self) -> dict[str, Any]:
+        """The spec as plain data (JSON-able)."""
+        return {
+            "architecture": self.architecture.to_dicts(),
+            "optimizer": self.optimizer.config(),
+            "loss": self.loss, "dtype": self.dtype.name, "seed": self.seed,
+            "batch_size": self.batch_size, "init": self.init, "l2": self.l2,
+            "shuffle": self.shuffle, "drop_last": self.drop_last,
+            "early_stopping": None if self.early_stopping is None
+            else attrs.asdict(self.early_stopping),
+        }
+
+
+def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_differences(expected: dict[str, Any], found: dict[str, Any]) -> list[str]:
+    """Every setting on which two ``RunSpec.config()`` dicts differ, one readable line
+    each (nested settings by dotted name, e.g. ``optimizer.learning_rate.value``)."""
+    expected, found = _flatten(expected), _flatten(found)
+    absent = "(not set)"
+    return [f"{k}: this run has {expected.get(k, absent)!r}, the checkpoint "
+            f"{found.get(k, absent)!r}"
+            for k in sorted(set(expected) | set(found)) if expected.get(k, absent) != found.get(k, absent)]

@@ -11,19 +11,39 @@ from __future__ import annotations
 import math
 import signal
 import sys
-import threading
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import attrs
 import numpy as np
 
 from purenet.data import batch_indices, batches_per_epoch, check_batch_size, epoch_order
+from purenet.interrupts import DeferredInterrupts, TrainingInterrupted
 from purenet.losses import CLASSIFICATION_LOSSES, resolve_loss
-from purenet.network import backward_unchecked, forward_unchecked, init_params, l2_penalty, loss_value
+from purenet.metrics import count_correct, evaluate_unchecked
+from purenet.network import (
+    backward_unchecked,
+    forward_unchecked,
+    init_params,
+    l2_penalty,
+    loss_value,
+)
 from purenet.optim import Optimizer, adam, apply_updates
-from purenet.records import Architecture, Batch, Params, as_architecture, check_dtype, tree_leaves
+from purenet.records import (
+    Architecture,
+    Batch,
+    Params,
+    as_architecture,
+    check_dtype,
+    tree_leaves,
+)
 from purenet.rng import check_seed
-from purenet.state import EarlyStopping, EpochTotals, FitResult, History, TrainState
+from purenet.state import (
+    EarlyStopping,
+    EpochTotals,
+    FitResult,
+    RunSpec,
+    TrainState,
+)
 from purenet.validate import check_targets, check_x
 
 Array = np.ndarray
@@ -39,54 +59,7 @@ class StepMetrics(NamedTuple):
     samples: int
 
 
-@attrs.frozen(eq=False)
-class RunSpec:
-    """Everything that decides a run's arithmetic, checked on resume. ``epochs`` may
-    change between an interrupted run and its resumption; nothing else may."""
-
-    architecture: Architecture
-    optimizer: Optimizer
-    loss: str
-    dtype: np.dtype
-    seed: int
-    batch_size: int | None
-    init: str = "he_normal"
-    l2: float = 0.0
-    shuffle: bool = True
-    drop_last: bool = False
-    early_stopping: EarlyStopping | None = None
-
-    def config(self) -> dict[str, Any]:
-        """The spec as plain data (JSON-able)."""
-        return {
-            "architecture": self.architecture.to_dicts(),
-            "optimizer": self.optimizer.config(),
-            "loss": self.loss, "dtype": self.dtype.name, "seed": self.seed,
-            "batch_size": self.batch_size, "init": self.init, "l2": self.l2,
-            "shuffle": self.shuffle, "drop_last": self.drop_last,
-            "early_stopping": None if self.early_stopping is None
-            else attrs.asdict(self.early_stopping),
-        }
-
-
-def config_differences(expected: dict[str, Any], found: dict[str, Any]) -> list[str]:
-    """Every key on which two ``RunSpec.config()`` dicts differ, as readable lines."""
-    keys = sorted(set(expected) | set(found))
-    return [f"{k}: this run has {expected.get(k)!r}, the saved one {found.get(k)!r}"
-            for k in keys if expected.get(k) != found.get(k)]
-
-
 # --- one step -------------------------------------------------------------------------
-
-
-def count_correct(loss: str, A: Array, y: Array) -> float:
-    """Correctly classified samples in a batch (0.0 for regression losses)."""
-    if loss == "categorical_crossentropy":
-        labels = y if y.ndim == 1 else y.argmax(axis=1)
-        return float(np.count_nonzero(A.argmax(axis=1) == labels))
-    if loss == "binary_crossentropy":
-        return float(np.count_nonzero((A > 0.5) == (y > 0.5))) / A.shape[1]
-    return 0.0
 
 
 def _check_finite(step: int, value: float, grads: Any) -> None:
@@ -143,30 +116,6 @@ def train_step(state: TrainState, batch: Batch, spec: RunSpec) -> tuple[TrainSta
     x = check_x(batch.x, arch, state.params.dtype)
     y = check_targets(batch.y, len(x), spec.loss, arch, state.params.dtype)
     return train_step_unchecked(state, x, y, spec)
-
-
-# --- evaluation -----------------------------------------------------------------------
-
-
-def evaluate_unchecked(params: Params, x: Array, y: Array, loss: str, l2: float = 0.0
-                       ) -> tuple[float, float]:
-    """``(loss, accuracy)`` of ``params`` on validated data; accuracy NaN for regression."""
-    A, cache = forward_unchecked(params, x)
-    last = len(params.layers) - 1
-    value = loss_value(loss, params.architecture.output_activation,
-                       cache.pre_activations[last], A, y) + l2_penalty(params, l2)
-    accuracy = count_correct(loss, A, y) / len(x) if loss in CLASSIFICATION_LOSSES else math.nan
-    return value, accuracy
-
-
-def evaluate(params: Params, x: Any, y: Any, loss: str | None = None) -> dict[str, float]:
-    """The mean loss and (for classifiers) the accuracy of ``params`` on ``(x, y)``."""
-    arch = params.architecture
-    loss = resolve_loss(loss, arch.output_activation)
-    x = check_x(x, arch, params.dtype)
-    value, accuracy = evaluate_unchecked(params, x, check_targets(y, len(x), loss, arch,
-                                                                  params.dtype), loss)
-    return {"loss": value, "accuracy": accuracy}
 
 
 # --- the loop -------------------------------------------------------------------------
@@ -244,37 +193,6 @@ def _progress_bar(progress: bool | None, total: int, initial: int):
     return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, leave=True)
 
 
-class TrainingInterrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM stopped ``fit`` between two steps; ``state`` is the last complete
-    one (and was checkpointed, when ``fit`` had a checkpointer)."""
-
-    def __init__(self, message: str, state: TrainState, signal_number: int):
-        super().__init__(message)
-        self.state = state
-        self.signal_number = signal_number
-
-
-class _Interrupts:
-    """Defers SIGINT and SIGTERM while installed, so a step is never cut in half."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> "_Interrupts":
-        if threading.current_thread() is threading.main_thread():
-            for number in (signal.SIGINT, signal.SIGTERM):
-                self._previous[number] = signal.signal(number, self._record)
-        return self
-
-    def _record(self, number: int, frame: Any) -> None:
-        self.received = number
-
-    def __exit__(self, *exc: Any) -> None:
-        for number, handler in self._previous.items():
-            signal.signal(number, handler)
-
-
 def _batch(state: TrainState, data: _Data, spec: RunSpec, order: Array) -> tuple[Array, Array]:
     if data.full_batch:
         return data.x, data.y    # no gather, no copy
@@ -285,7 +203,7 @@ def _batch(state: TrainState, data: _Data, spec: RunSpec, order: Array) -> tuple
 def _run(state: TrainState, spec: RunSpec, data: _Data, limit: int, epochs: int,
          callbacks: Sequence[Callback], checkpointer: Any, bar: Any) -> TrainState:
     order, order_epoch = None, None
-    with _Interrupts() as interrupts:
+    with DeferredInterrupts() as interrupts:
         while state.epoch < epochs and not state.stopped and state.step < limit:
             if order_epoch != state.epoch:
                 order = epoch_order(state.seed, state.epoch, len(data.x),

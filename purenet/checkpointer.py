@@ -1,0 +1,235 @@
+"""The checkpoint policy ``fit`` follows: when to save, what to keep, where to resume.
+
+Files are named ``step-00001200.h5`` in one directory. A save writes atomically
+(``checkpoint.write_checkpoint``), reads the new file back and verifies it, and only then
+deletes checkpoints the retention policy no longer keeps; so at every instant the directory
+holds at least one complete, verified checkpoint once one was ever written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import warnings
+from typing import Any
+
+from purenet.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
+from purenet.errors import CheckpointError, CheckpointMismatchError, CheckpointNotFoundError
+from purenet.state import MONITORS, RunSpec, TrainState, config_differences
+
+CHECKPOINT_NAME = re.compile(r"^step-(\d+)\.h5$")
+TEMP_NAME = re.compile(r"^\.step-\d+\.h5\.tmp-(\d+)-[0-9a-f]+$")
+
+
+class CheckpointWarning(UserWarning):
+    """A checkpoint was skipped, or a resume may not be bit-identical."""
+
+
+def checkpoint_name(step: int) -> str:
+    return f"step-{step:08d}.h5"
+
+
+def checkpoint_files(directory: str | os.PathLike) -> list[tuple[int, str]]:
+    """``(step, path)`` of every file named like a checkpoint in ``directory``, oldest first."""
+    directory = os.fspath(directory)
+    found = []
+    for name in os.listdir(directory):
+        match = CHECKPOINT_NAME.match(name)
+        if match:
+            found.append((int(match.group(1)), os.path.join(directory, name)))
+    return sorted(found)
+
+
+def newest_valid(directory: str | os.PathLike) -> Checkpoint | None:
+    """The newest checkpoint in ``directory`` that reads and verifies, or None; each newer
+    file that fails is skipped with a warning naming it and the problem."""
+    for step, path in reversed(checkpoint_files(directory)):
+        try:
+            return read_checkpoint(path)
+        except CheckpointError as error:
+            warnings.warn(f"skipping checkpoint {path}: {error}", CheckpointWarning, stacklevel=2)
+    return None
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """A verified checkpoint: the file ``path``, or the newest valid one in a directory.
+
+    Raises:
+        CheckpointNotFoundError: nothing there, or no valid checkpoint in the directory.
+        CheckpointError: the file is corrupt, foreign, or of a future format.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        found = newest_valid(path)
+        if found is None:
+            raise CheckpointNotFoundError(f"no valid checkpoint (step-*.h5) in directory {path}")
+        return found
+    return read_checkpoint(path)
+
+
+def latest(directory: str | os.PathLike) -> str | None:
+    """The path of the newest valid checkpoint in ``directory``, or None."""
+    if not os.path.isdir(directory):
+        return None
+    found = newest_valid(directory)
+    return None if found is None else found.path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temps(directory: str) -> list[str]:
+    """Delete temp files left by saves whose process is gone (killed mid-save)."""
+    removed = []
+    for name in os.listdir(directory):
+        match = TEMP_NAME.match(name)
+        if match and (int(match.group(1)) == os.getpid() or not _pid_alive(int(match.group(1)))):
+            path = os.path.join(directory, name)
+            try:
+                os.remove(path)
+                removed.append(path)
+            except FileNotFoundError:
+                pass
+    return removed
+
+
+def _plain(config: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(config))
+
+
+class Checkpointer:
+    """Saves a run's state to ``directory`` as ``fit`` tells it to.
+
+    Args:
+        directory: where the ``step-NNNNNNNN.h5`` files go (created if missing).
+        every_steps: save every this many optimizer steps.
+        every_epochs: save at the end of every this many epochs (the default, 1, applies
+            when neither is given).
+        keep: how many of the newest checkpoints to keep (None keeps all).
+        keep_best: also keep this many checkpoints with the best ``monitor`` value.
+        monitor: the History column ``keep_best`` ranks by.
+        experiment: plain data describing the experiment (stored in every file).
+    """
+
+    def __init__(self, directory: str | os.PathLike, every_steps: int | None = None,
+                 every_epochs: int | None = None, keep: int | None = 3,
+                 keep_best: int | None = None, monitor: str = "val_loss",
+                 experiment: dict[str, Any] | None = None) -> None:
+        for name, value in (("every_steps", every_steps), ("every_epochs", every_epochs),
+                            ("keep", keep), ("keep_best", keep_best)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):
+                raise ValueError(f"{name} must be an int >= 1 or None, got {value!r}")
+        if monitor not in MONITORS:
+            raise ValueError(f"unknown monitor {monitor!r}; expected one of {sorted(MONITORS)}")
+        self.directory = os.path.abspath(os.fspath(directory))
+        self.every_steps = every_steps
+        self.every_epochs = every_epochs if every_epochs or every_steps else 1
+        self.keep, self.keep_best, self.monitor = keep, keep_best, monitor
+        self.experiment = experiment
+        self.last_saved_step: int | None = None
+        self._metrics: dict[str, float] = {}   # verified path -> monitor value
+
+    def __repr__(self) -> str:
+        return (f"Checkpointer({self.directory!r}, every_steps={self.every_steps}, "
+                f"every_epochs={self.every_epochs}, keep={self.keep}, keep_best={self.keep_best})")
+
+    # -- called by fit --
+
+    def start(self) -> None:
+        """Make the directory and clear temp files of saves that were killed."""
+        os.makedirs(self.directory, exist_ok=True)
+        remove_stale_temps(self.directory)
+
+    def restore(self, spec: RunSpec) -> TrainState | None:
+        """The newest valid checkpoint's state, after checking it belongs to ``spec``'s
+        run; None when there is no checkpoint yet."""
+        found = newest_valid(self.directory)
+        if found is None:
+            return None
+        differences = config_differences(_plain(spec.config()), found.config)
+        if differences:
+            raise CheckpointMismatchError(
+                f"{found.path} belongs to a different run; refusing to resume:\n  "
+                + "\n  ".join(differences)
+                + "\nresume with the original settings, or use another directory")
+        self._warn_environment(found)
+        self.last_saved_step = found.state.step
+        return found.state
+
+    def after_step(self, state: TrainState, spec: RunSpec, epoch_done: bool) -> None:
+        """Save when the policy says so."""
+        due = (self.every_steps and state.step % self.every_steps == 0) or \
+              (epoch_done and self.every_epochs and state.epoch % self.every_epochs == 0)
+        if due:
+            self.save(state, spec)
+
+    def finish(self, state: TrainState, spec: RunSpec) -> None:
+        """Save the final state unless it is saved already."""
+        if self.last_saved_step != state.step:
+            self.save(state, spec)
+
+    # -- saving --
+
+    def save(self, state: TrainState, spec: RunSpec) -> str:
+        """Write ``state``, verify it, then apply retention. Returns the file's path."""
+        os.makedirs(self.directory, exist_ok=True)
+        path = write_checkpoint(os.path.join(self.directory, checkpoint_name(state.step)),
+                                state, spec.config(), self.experiment)
+        self._remember(read_checkpoint(path))   # read back and verified before any delete
+        self.last_saved_step = state.step
+        self._apply_retention()
+        return path
+
+    def _remember(self, checkpoint: Checkpoint) -> None:
+        column = getattr(checkpoint.state.history, self.monitor)
+        self._metrics[checkpoint.path] = column[-1] if column else float("nan")
+
+    def _apply_retention(self) -> None:
+        if self.keep is None:
+            return
+        files = [path for _, path in checkpoint_files(self.directory)]
+        keep = set(files[-self.keep:])
+        if self.keep_best:
+            keep |= set(self._best(files))
+        for path in files:
+            if path not in keep:
+                self._metrics.pop(path, None)
+                try:
+                    os.remove(path)
+                except FileNotFoundError:   # another process got there first
+                    pass
+
+    def _best(self, files: list[str]) -> list[str]:
+        scored = []
+        for path in files:
+            if path not in self._metrics:
+                try:
+                    self._remember(read_checkpoint(path))
+                except CheckpointError:
+                    continue
+            value = self._metrics[path]
+            if value == value:   # not NaN
+                scored.append((value if MONITORS[self.monitor] == "min" else -value, path))
+        return [path for _, path in sorted(scored)[:self.keep_best]]
+
+    def _warn_environment(self, found: Checkpoint) -> None:
+        from purenet.checkpoint import environment
+
+        now, then = environment(), found.environment
+        changed = [f"{k}: saved with {then.get(k)!r}, now {now[k]!r}"
+                   for k in ("numpy", "blas", "blas_threads") if then.get(k) != now[k]]
+        if changed:
+            warnings.warn(
+                f"resuming {found.path} in a different environment ({'; '.join(changed)}): "
+                "the run will continue, but bit-identity with an uninterrupted run is not "
+                "guaranteed (BLAS results depend on the library and its thread count)",
+                CheckpointWarning, stacklevel=3)

@@ -1,0 +1,46 @@
+"""Loss and accuracy of a network on data."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from purenet.losses import CLASSIFICATION_LOSSES, resolve_loss
+from purenet.network import forward_unchecked, l2_penalty, loss_value
+from purenet.records import Params
+from purenet.validate import check_targets, check_x
+
+Array = np.ndarray
+
+
+def count_correct(loss: str, A: Array, y: Array) -> float:
+    """Correctly classified samples in a batch (0.0 for regression losses)."""
+    if loss == "categorical_crossentropy":
+        labels = y if y.ndim == 1 else y.argmax(axis=1)
+        return float(np.count_nonzero(A.argmax(axis=1) == labels))
+    if loss == "binary_crossentropy":
+        return float(np.count_nonzero((A > 0.5) == (y > 0.5))) / A.shape[1]
+    return 0.0
+
+
+def evaluate_unchecked(params: Params, x: Array, y: Array, loss: str, l2: float = 0.0
+                       ) -> tuple[float, float]:
+    """``(loss, accuracy)`` of ``params`` on validated data; accuracy NaN for regression."""
+    A, cache = forward_unchecked(params, x)
+    last = len(params.layers) - 1
+    value = loss_value(loss, params.architecture.output_activation,
+                       cache.pre_activations[last], A, y) + l2_penalty(params, l2)
+    accuracy = count_correct(loss, A, y) / len(x) if loss in CLASSIFICATION_LOSSES else math.nan
+    return value, accuracy
+
+
+def evaluate(params: Params, x: Any, y: Any, loss: str | None = None) -> dict[str, float]:
+    """The mean loss and (for classifiers) the accuracy of ``params`` on ``(x, y)``."""
+    arch = params.architecture
+    loss = resolve_loss(loss, arch.output_activation)
+    x = check_x(x, arch, params.dtype)
+    value, accuracy = evaluate_unchecked(params, x, check_targets(y, len(x), loss, arch,
+                                                                  params.dtype), loss)
+    return {"loss": value, "accuracy": accuracy}
