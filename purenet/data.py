@@ -67,8 +67,9 @@ def train_validation_split(x: Array, y: Array, validation_fraction: float, seed:
     """Split ``(x, y)`` into ``(x_train, y_train, x_val, y_val)``, deterministically from
     ``(seed, "split")``.
 
-    With ``stratify``, each class keeps its share in both parts (``y`` must then be class
-    labels of shape (n_samples,) or one-hot rows).
+    With ``stratify``, each class keeps its share in both parts, to within one sample
+    (``y`` must then be class labels of shape (n_samples,) or (n_samples, 1), or one-hot
+    rows).
     """
     if isinstance(validation_fraction, bool) or not isinstance(
             validation_fraction, (int, float, np.integer, np.floating)):

@@ -213,7 +213,7 @@ def _run(state: TrainState, spec: RunSpec, data: _Data, limit: int, epochs: int,
                 state, metrics = train_step_unchecked(state, *_batch(state, data, spec, order), spec)
             except NonFiniteError:
                 if checkpointer is not None:
-                    checkpointer.save(state, spec)   # the last good step
+                    checkpointer.finish(state, spec)   # the last good step, if not saved yet
                 raise
             epoch_done = state.batch_index == data.n_batches
             if epoch_done:
@@ -238,8 +238,9 @@ def _interrupted(state: TrainState, spec: RunSpec, checkpointer: Any, number: in
     if checkpointer is None:
         how = "pass the exception's .state as initial_state= to fit to continue"
     else:
-        path = checkpointer.save(state, spec)
-        how = f"saved {path}; run fit again with the same checkpointer and resume=True"
+        checkpointer.finish(state, spec)
+        how = (f"checkpoint of step {state.step} is in {checkpointer.directory}; run fit again "
+               "with the same checkpointer and resume=True to continue")
     raise TrainingInterrupted(f"{name} received: stopped after step {state.step}; {how}",
                               state, number)
 
