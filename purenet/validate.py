@@ -85,22 +85,24 @@ def check_targets(y: Any, n_samples: int, loss: str, architecture: Architecture,
 
 
 def _class_ids(y: Array, n_classes: int) -> Array:
-    ids = y.astype(np.intp)
-    if (ids != y).any() or ids.min() < 0 or ids.max() >= n_classes:
-        bad = y[(ids != y) | (ids < 0) | (ids >= n_classes)][0]
+    # Checked before casting: a cast of a huge float to int warns and wraps around.
+    valid = (y >= 0) & (y < n_classes) & (y % 1 == 0)
+    if not valid.all():
+        # .item(): numpy 2 would print a numpy scalar as np.int64(7).
+        bad = y[~valid][0].item()
         raise ValueError(
             f"y holds label {bad!r} but a {n_classes}-way softmax output can only produce "
             f"the integer classes 0..{n_classes - 1}; encode the labels (e.g. with "
             "sklearn.preprocessing.LabelEncoder) or widen the output layer"
         )
-    return ids
+    return y.astype(np.intp)
 
 
 def _check_binary(y: Array) -> None:
     bad = y[(y != 0) & (y != 1)]
     if bad.size:
         raise ValueError(
-            f"binary_crossentropy needs labels 0 or 1, got {bad[0]!r}; encode the classes "
+            f"binary_crossentropy needs labels 0 or 1, got {bad[0].item()!r}; encode the classes "
             "as 0/1, or use a softmax output for more than two classes"
         )
 

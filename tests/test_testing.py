@@ -1,0 +1,119 @@
+"""The test helpers catch what they are meant to catch."""
+
+import attrs
+import numpy as np
+import pytest
+
+import purenet as pn
+from purenet import network
+from purenet.records import Dense, tree_map
+from purenet.testing import assert_pure, assert_records_equal, check_grads, differences
+
+ARCH = [
+    {"input_dim": 3, "output_dim": 4, "activation": "tanh"},
+    {"input_dim": 4, "output_dim": 2, "activation": "softmax"},
+]
+
+
+@pytest.fixture
+def problem():
+    rng = np.random.default_rng(0)
+    params = pn.init_params(ARCH, seed=1, init="glorot_normal")
+    return params, pn.Batch(rng.normal(size=(6, 3)), rng.integers(0, 2, size=6))
+
+
+def test_check_grads_names_every_array_and_passes_the_engine(problem):
+    errors = check_grads(*problem)
+    assert list(errors) == ["layers[0].W", "layers[0].b", "layers[1].W", "layers[1].b"]
+    assert max(errors.values()) < 1e-7
+
+
+def test_check_grads_upcasts_float32(problem):
+    params, batch = problem
+    params32 = tree_map(lambda a: a.astype(np.float32), params)
+    assert max(check_grads(params32, batch).values()) < 1e-7
+    assert params32.dtype == np.float32
+
+
+def test_check_grads_passes_keywords_on(problem):
+    assert max(check_grads(*problem, l2=0.1).values()) < 1e-7
+
+
+def test_check_grads_catches_a_wrong_gradient(problem, monkeypatch):
+    true_backward = network.backward_unchecked
+
+    def off_by_ten_percent_in_the_last_bias(params, cache, y, loss, l2=0.0):
+        grads = true_backward(params, cache, y, loss, l2)
+        last = grads.layers[-1]
+        layers = (*grads.layers[:-1], Dense(last.W, last.b * 1.1))
+        return attrs.evolve(grads, layers=layers)
+
+    monkeypatch.setattr(network, "backward_unchecked", off_by_ten_percent_in_the_last_bias)
+    errors = check_grads(*problem)
+    assert errors["layers[1].b"] == pytest.approx(0.1 / 1.1, rel=1e-4)
+    assert errors["layers[0].W"] < 1e-7
+
+
+def test_assert_pure_returns_the_result(problem):
+    params, batch = problem
+    loss, _ = assert_pure(pn.loss_and_grads, params, batch)
+    assert loss == pn.loss_and_grads(params, batch)[0]
+
+
+def test_assert_pure_catches_writing_into_an_argument():
+    def normalise_in_place(x):
+        x /= x.sum()
+        return x
+
+    with pytest.raises(AssertionError, match=r"changed its arguments.*\n  args\[0\]: 2 of 2"):
+        assert_pure(normalise_in_place, np.array([1.0, 3.0]))
+
+
+def test_assert_pure_catches_a_change_inside_a_dict_keyword():
+    def pop_it(*, options):
+        options.pop("a")
+
+    with pytest.raises(AssertionError, match=r"kwargs\['options'\]: keys"):
+        assert_pure(pop_it, options={"a": 1})
+
+
+def test_assert_pure_catches_hidden_state():
+    calls = []
+
+    def counter(x):
+        calls.append(x)
+        return float(len(calls))
+
+    with pytest.raises(AssertionError, match=r"different results.*\n  result: 1.0 != 2.0"):
+        assert_pure(counter, 0)
+
+
+def test_assert_pure_catches_the_global_rng():
+    with pytest.raises(AssertionError, match="global RNG"):
+        assert_pure(lambda n: np.random.standard_normal(n), 2)
+
+
+def test_assert_records_equal_accepts_copies(problem):
+    params, _ = problem
+    assert_records_equal(params, tree_map(np.copy, params))
+    assert_records_equal({"x": (np.array([np.nan]), 1.5)}, {"x": (np.array([np.nan]), 1.5)})
+
+
+def test_assert_records_equal_names_the_field(problem):
+    params, _ = problem
+    changed = tree_map(np.copy, params)
+    b = changed.layers[1].b.copy()
+    b[1] += 1e-12
+    changed = attrs.evolve(changed, layers=(changed.layers[0], Dense(changed.layers[1].W, b)))
+    with pytest.raises(AssertionError, match=r"layers\[1\]\.b: 1 of 2 entries differ, the first "
+                                             r"at \(1,\)"):
+        assert_records_equal(params, changed)
+
+
+def test_assert_records_equal_compares_dtypes_and_types(problem):
+    params, _ = problem
+    with pytest.raises(AssertionError, match=r"layers\[0\]\.W: dtype float64 != float32"):
+        assert_records_equal(params, tree_map(lambda a: a.astype(np.float32), params))
+    with pytest.raises(AssertionError, match="type Params != Grads"):
+        assert_records_equal(params, pn.Grads(params.layers))
+    assert list(differences([1, 2], [1, 2, 3])) == ["the value: length 2 != 3"]
