@@ -15,15 +15,12 @@ import warnings
 from typing import Any
 
 from purenet.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
-from purenet.errors import CheckpointError, CheckpointMismatchError, CheckpointNotFoundError
+from purenet.errors import (CheckpointError, CheckpointMismatchError, CheckpointNotFoundError,
+                            CheckpointWarning)
 from purenet.state import MONITORS, RunSpec, TrainState, config_differences
 
 CHECKPOINT_NAME = re.compile(r"^step-(\d+)\.h5$")
 TEMP_NAME = re.compile(r"^\.step-\d+\.h5\.tmp-(\d+)-[0-9a-f]+$")
-
-
-class CheckpointWarning(UserWarning):
-    """A checkpoint was skipped, or a resume may not be bit-identical."""
 
 
 def checkpoint_name(step: int) -> str:
@@ -105,6 +102,16 @@ def _plain(config: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(config))
 
 
+def _comparable(value: Any) -> Any:
+    """Lists become dicts keyed by position, so that ``config_differences`` names each
+    differing entry (``architecture.1.activation``) rather than the whole list."""
+    if isinstance(value, dict):
+        return {k: _comparable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return {str(i): _comparable(v) for i, v in enumerate(value)}
+    return value
+
+
 class Checkpointer:
     """Saves a run's state to ``directory`` as ``fit`` tells it to.
 
@@ -155,7 +162,8 @@ class Checkpointer:
         found = newest_valid(self.directory)
         if found is None:
             return None
-        differences = config_differences(_plain(spec.config()), found.config)
+        differences = config_differences(_comparable(_plain(spec.config())),
+                                         _comparable(found.config))
         if differences:
             raise CheckpointMismatchError(
                 f"{found.path} belongs to a different run; refusing to resume:\n  "
@@ -184,7 +192,12 @@ class Checkpointer:
         os.makedirs(self.directory, exist_ok=True)
         path = write_checkpoint(os.path.join(self.directory, checkpoint_name(state.step)),
                                 state, spec.config(), self.experiment)
-        self._remember(read_checkpoint(path))   # read back and verified before any delete
+        try:
+            checkpoint = read_checkpoint(path)   # read back and verified before any delete
+        except CheckpointError as error:
+            raise type(error)(f"the checkpoint just written does not verify, so no older "
+                              f"checkpoint was deleted: {error}") from error
+        self._remember(checkpoint)
         self.last_saved_step = state.step
         self._apply_retention()
         return path

@@ -1,4 +1,4 @@
-"""purenet's exception classes for checkpoint files (imported without h5py)."""
+"""purenet's exception and warning classes for checkpoint files (imported without h5py)."""
 
 from __future__ import annotations
 
@@ -26,3 +26,7 @@ class UnsupportedCheckpointError(CheckpointError):
 
 class CheckpointMismatchError(CheckpointError, ValueError):
     """A valid checkpoint that belongs to a different run than the one requested."""
+
+
+class CheckpointWarning(UserWarning):
+    """A checkpoint was skipped, or a resume may not be bit-identical."""

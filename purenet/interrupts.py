@@ -29,7 +29,9 @@ class DeferredInterrupts:
     def __enter__(self) -> "DeferredInterrupts":
         if threading.current_thread() is threading.main_thread():
             for number in (signal.SIGINT, signal.SIGTERM):
-                self._previous[number] = signal.signal(number, self._record)
+                # A signal the process was told to ignore (nohup, `cmd &`) stays ignored.
+                if signal.getsignal(number) is not signal.SIG_IGN:
+                    self._previous[number] = signal.signal(number, self._record)
         return self
 
     def _record(self, number: int, frame: Any) -> None:
@@ -41,5 +43,6 @@ class DeferredInterrupts:
 
     def __exit__(self, *exc: Any) -> None:
         for number, handler in self._previous.items():
-            signal.signal(number, handler)
+            # None: the handler was installed outside Python; the default is the best guess.
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
         self._previous = {}

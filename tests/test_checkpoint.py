@@ -1,0 +1,315 @@
+"""The checkpoint file (purenet/checkpoint.py): save -> load is bit for bit, the file is
+plain HDF5 with named groups, non-finite states are refused, future versions and links are
+refused, and ``summarize`` reports what ``purenet inspect`` shows."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import attrs
+import h5py
+import numpy as np
+import pytest
+from _checkpoint_common import moons, small_spec, state_at
+
+import purenet as pn
+from purenet import checkpoint, optim, schedules
+from purenet.checkpoint import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    USERBLOCK_SIZE,
+    read_checkpoint,
+    summarize,
+    verify,
+    write_checkpoint,
+)
+from purenet.records import params_digest, tree_leaves, tree_unflatten
+from purenet.state import EarlyStopping, RunSpec
+
+try:
+    from purenet.testing import assert_records_equal
+except ImportError:   # pragma: no cover - purenet.testing is written alongside these tests
+    assert_records_equal = None
+
+ARCH = [
+    {"input_dim": 2, "output_dim": 8, "activation": "relu", "dropout": 0.1},
+    {"input_dim": 8, "output_dim": 6, "activation": "tanh"},
+    {"input_dim": 6, "output_dim": 1, "activation": "sigmoid"},
+]
+OPTIMIZERS = {
+    "sgd": lambda: optim.sgd(schedules.step_decay(0.1, 0.5, 10)),
+    "momentum": lambda: optim.momentum(0.05, 0.9),
+    "nesterov": lambda: optim.momentum(0.05, 0.9, nesterov=True),
+    "adam": lambda: optim.adam(schedules.exponential_decay(1e-2, 0.5, 20)),
+    "adamw": lambda: optim.adamw(1e-2, weight_decay=0.05),
+    "rmsprop": lambda: optim.rmsprop(1e-2),
+    "adagrad": lambda: optim.adagrad(5e-2),
+    "chain(clip, adam)": lambda: optim.chain(optim.clip_by_global_norm(0.5),
+                                             optim.adam(schedules.warmup_cosine_decay(
+                                                 1e-2, 5, 40))),
+}
+EARLY = EarlyStopping(monitor="val_loss", patience=3)
+
+
+def assert_equal_records(a, b) -> None:
+    if assert_records_equal is not None:
+        assert_records_equal(a, b)
+        return
+    leaves = lambda s: tree_leaves(s.params)
+    assert all(np.array_equal(p, q) for p, q in zip(leaves(a), leaves(b)))
+
+
+def trained(optimizer_name: str, dtype: str, max_steps: int = 11):
+    """A realistic state (mid-epoch, with history, totals, early stopping and its best
+    parameters) and the RunSpec that made it."""
+    (x, y), val = moons(96, 32)
+    optimizer = OPTIMIZERS[optimizer_name]()
+    result = pn.fit(ARCH, x, y, optimizer=optimizer, epochs=5, batch_size=16, seed=3,
+                    dtype=dtype, l2=1e-3, validation_data=val, early_stopping=EARLY,
+                    max_steps=max_steps, progress=False)
+    spec = RunSpec(pn.Architecture.from_dicts(ARCH), optimizer, "binary_crossentropy",
+                   np.dtype(dtype), 3, 16, l2=1e-3, early_stopping=EARLY)
+    return result.state, spec
+
+
+def with_nan_history_and_stop(state):
+    """The state with a NaN-bearing history row added and the stopped flag set."""
+    history = state.history.append(epoch=len(state.history) + 1, train_loss=0.25,
+                                   train_accuracy=math.nan, val_loss=math.nan,
+                                   val_accuracy=float("inf"))
+    return attrs.evolve(state, history=history, epoch=state.epoch + 1, stopped=True)
+
+
+def reseal(path: str, format_version: int = FORMAT_VERSION) -> None:
+    """Seal ``path`` again after editing its HDF5 body, the way write_checkpoint does."""
+    with open(path, "rb") as fh:
+        body = fh.read()[USERBLOCK_SIZE:]
+    with open(path, "wb") as fh:
+        fh.write(checkpoint._header(body, format_version) + body)
+
+
+# --- round trip -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_save_load_round_trip_is_bit_for_bit(tmp_path, name, dtype):
+    state, spec = trained(name, dtype)
+    state = with_nan_history_and_stop(state)
+    assert state.early_stopping.best_params is not None and state.totals.samples > 0
+    path = write_checkpoint(tmp_path / "step-00000011.h5", state, spec.config())
+    loaded = read_checkpoint(path)
+    assert_equal_records(loaded.state, state)
+    # the fallback comparison, always: every array, dtype included, and the digest
+    for a, b in zip(tree_leaves(loaded.state.params), tree_leaves(state.params)):
+        assert a.dtype == np.dtype(dtype) and np.array_equal(a, b)
+    assert loaded.params_digest == params_digest(state.params)
+    assert loaded.state.stopped is True
+    assert math.isnan(loaded.state.history.val_loss[-1])
+    assert loaded.config == json.loads(json.dumps(spec.config()))
+    assert loaded.format_version == FORMAT_VERSION
+    assert not loaded.state.params.layers[0].W.flags.writeable   # read-only, like all records
+
+
+def test_round_trip_of_a_fresh_state_without_early_stopping(tmp_path):
+    spec = small_spec(optimizer=optim.sgd(0.1))
+    state = state_at(spec, 0)
+    loaded = read_checkpoint(write_checkpoint(tmp_path / "a.h5", state, spec.config()))
+    assert_equal_records(loaded.state, state)
+    assert loaded.state.early_stopping is None and len(loaded.state.history) == 0
+
+
+def test_fit_with_a_checkpointer_saves_its_final_state(tmp_path):
+    (x, y), val = moons(96, 32)
+    result = pn.fit(ARCH, x, y, optimizer=OPTIMIZERS["chain(clip, adam)"](), epochs=2,
+                    batch_size=16, validation_data=val, early_stopping=EARLY,
+                    checkpointer=pn.Checkpointer(tmp_path, every_steps=4), progress=False)
+    loaded = pn.load_checkpoint(tmp_path)
+    assert loaded.state.step == result.state.step == 12
+    assert_equal_records(loaded.state, result.state)
+
+
+# --- plain HDF5 -----------------------------------------------------------------------
+
+
+def test_file_is_plain_hdf5_with_named_groups(tmp_path):
+    state, spec = trained("adam", "float32")
+    path = write_checkpoint(tmp_path / "step-00000011.h5", state, spec.config())
+    with open(path, "rb") as fh:
+        assert fh.read(len(checkpoint.MAGIC)) == checkpoint.MAGIC
+    with h5py.File(path, "r") as f:   # nothing but h5py
+        assert f.userblock_size == USERBLOCK_SIZE
+        assert f.attrs["format"] == FORMAT_NAME
+        assert f.attrs["format_version"] == FORMAT_VERSION
+        assert f.attrs["step"] == 11 and f.attrs["epoch"] == state.epoch
+        assert f.attrs["batch_index"] == state.batch_index and f.attrs["seed"] == 3
+        for i, layer in enumerate(state.params.layers):
+            assert np.array_equal(f[f"params/layer_{i:02d}/W"][()], layer.W)
+            assert np.array_equal(f[f"params/layer_{i:02d}/b"][()], layer.b)
+            assert f[f"params/layer_{i:02d}/W"].dtype == np.float32
+            assert f[f"architecture/layer_{i:02d}"].attrs["activation"] == ARCH[i]["activation"]
+        assert np.array_equal(f["optimizer/state/mu/layer_02/W"][()],
+                              state.opt_state.mu.layers[2].W)
+        assert f["optimizer"].attrs["name"] == "adam"
+        assert f["optimizer/state"].attrs["count"] == state.opt_state.count
+        assert json.loads(f["config"].attrs["json"])["dtype"] == "float32"
+        assert list(f["history/val_loss"][()]) == list(state.history.val_loss)
+        assert np.array_equal(f["early_stopping/best_params/layer_00/W"][()],
+                              state.early_stopping.best_params.layers[0].W)
+        assert f["environment"].attrs["numpy"] == np.__version__
+        assert "crc32" in f["params/layer_00/W"].attrs
+
+
+# --- refusing to write ----------------------------------------------------------------
+
+
+def _poisoned(state, leaf: int, value: float):
+    leaves = [a.copy() for a in tree_leaves(state.params)]
+    leaves[leaf].flat[0] = value
+    return attrs.evolve(state, params=tree_unflatten(state.params, leaves))
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_non_finite_params_are_refused_and_nothing_is_written(tmp_path, value):
+    spec = small_spec()
+    state = _poisoned(state_at(spec, 5), 2, value)   # leaf 2 = layer 1's W
+    with pytest.raises(pn.CheckpointError, match=r"/params/layer_01/W holds NaN or inf") as info:
+        write_checkpoint(tmp_path / "step-00000005.h5", state, spec.config())
+    assert "step 5" in str(info.value) and "nothing was written" in str(info.value)
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(pn.CheckpointError, match="/params/layer_01/W"):
+        pn.Checkpointer(tmp_path / "ck").save(state, spec)
+    assert os.listdir(tmp_path / "ck") == []
+
+
+def test_non_finite_optimizer_state_is_named(tmp_path):
+    spec = small_spec()
+    state = state_at(spec, 2)
+    mu = state.opt_state.mu
+    leaves = [a.copy() for a in tree_leaves(mu)]
+    leaves[1][0] = math.nan
+    bad = attrs.evolve(state, opt_state=attrs.evolve(state.opt_state, mu=tree_unflatten(mu, leaves)))
+    with pytest.raises(pn.CheckpointError, match=r"/optimizer/state/mu/layer_00/b"):
+        write_checkpoint(tmp_path / "x.h5", bad, spec.config())
+    assert os.listdir(tmp_path) == []
+
+
+# --- refusing to read -----------------------------------------------------------------
+
+
+@pytest.fixture
+def saved(tmp_path):
+    spec = small_spec()
+    state = attrs.evolve(state_at(spec, 4, (0.5, 0.4)), stopped=False)
+    return write_checkpoint(tmp_path / "step-00000004.h5", state, spec.config()), state
+
+
+def test_resealing_an_unchanged_file_keeps_it_valid(saved):
+    path, state = saved
+    reseal(path)
+    assert_equal_records(read_checkpoint(path).state, state)
+
+
+def test_a_future_format_version_is_refused(saved):
+    path, _ = saved
+    reseal(path, FORMAT_VERSION + 1)
+    with pytest.raises(pn.UnsupportedCheckpointError,
+                       match=rf"format version {FORMAT_VERSION + 1}.*upgrade purenet"):
+        read_checkpoint(path)
+
+
+def _edit(path: str, edit) -> None:
+    with h5py.File(path, "r+") as f:
+        edit(f)
+    reseal(path)
+
+
+def test_a_soft_link_is_refused(saved):
+    path, _ = saved
+    _edit(path, lambda f: f.__setitem__("params/alias", h5py.SoftLink("/params/layer_00")))
+    with pytest.raises(pn.UnsupportedCheckpointError, match=r"SoftLink at /params/alias"):
+        read_checkpoint(path)
+
+
+def test_an_external_link_is_refused(saved, tmp_path):
+    path, _ = saved
+    other = str(tmp_path / "other.h5")
+    with h5py.File(other, "w") as f:   # a real target, which must never be read
+        f["layer_01/W"] = np.ones((8, 1))
+        f["layer_01/b"] = np.ones(1)
+
+    def swap(f):
+        del f["params/layer_01"]
+        f["params/layer_01"] = h5py.ExternalLink(other, "/")
+    _edit(path, swap)
+    with pytest.raises(pn.UnsupportedCheckpointError, match=r"ExternalLink at /params/layer_01"):
+        read_checkpoint(path)
+
+
+def test_external_storage_is_refused(saved, tmp_path):
+    path, state = saved
+    b = np.ascontiguousarray(state.params.layers[0].b)
+    raw = tmp_path / "b.raw"
+    raw.write_bytes(b.tobytes())
+
+    def swap(f):
+        crc = f["params/layer_00/b"].attrs["crc32"]
+        del f["params/layer_00/b"]
+        f.create_dataset("params/layer_00/b", shape=b.shape, dtype=b.dtype,
+                         external=[(str(raw), 0, b.nbytes)])
+        f["params/layer_00/b"].attrs["crc32"] = crc   # so only the storage check can object
+    _edit(path, swap)
+    with pytest.raises(pn.UnsupportedCheckpointError, match=r"/params/layer_00/b outside the file"):
+        read_checkpoint(path)
+
+
+def test_a_virtual_dataset_is_refused(saved):
+    path, _ = saved
+
+    def swap(f):
+        layout = h5py.VirtualLayout(shape=(2,), dtype="f8")
+        layout[:] = h5py.VirtualSource(".", "history/train_loss", shape=(2,))
+        del f["history/val_loss"]
+        f.create_virtual_dataset("history/val_loss", layout)
+    _edit(path, swap)
+    with pytest.raises(pn.UnsupportedCheckpointError, match=r"/history/val_loss outside the file"):
+        read_checkpoint(path)
+
+
+def test_missing_file_and_directory_errors(tmp_path):
+    with pytest.raises(pn.CheckpointNotFoundError, match="no checkpoint file at"):
+        read_checkpoint(tmp_path / "step-00000001.h5")
+    with pytest.raises(pn.CheckpointNotFoundError, match="no valid checkpoint"):
+        pn.load_checkpoint(tmp_path)
+    with pytest.raises(pn.CheckpointError, match="is a directory"):
+        read_checkpoint(tmp_path)
+
+
+# --- summarize ------------------------------------------------------------------------
+
+
+def test_summarize_reports_what_inspect_shows(tmp_path):
+    state, spec = trained("adamw", "float64", max_steps=14)
+    path = write_checkpoint(tmp_path / "step-00000014.h5", state, spec.config())
+    facts = summarize(path)
+    assert facts["step"] == 14 and facts["epoch"] == state.epoch == 2
+    assert facts["loss"] == state.history.train_loss[-1]
+    assert facts["val_loss"] == state.history.val_loss[-1]
+    assert facts["params_digest"] == params_digest(state.params)
+    assert facts["format_version"] == FORMAT_VERSION and facts["format"] == FORMAT_NAME
+    assert facts["integrity"] == "ok"
+    assert facts["optimizer"] == "adamw" and facts["dtype"] == "float64"
+    assert facts["architecture"] == pn.Architecture.from_dicts(ARCH).to_dicts()
+    json.dumps(facts)   # plain data
+    assert pn.summarize_checkpoint(path) == facts
+    assert verify(path).state.step == 14
+
+
+def test_summarize_before_the_first_epoch_uses_the_running_loss(tmp_path):
+    state, spec = trained("sgd", "float64", max_steps=3)
+    path = write_checkpoint(tmp_path / "step-00000003.h5", state, spec.config())
+    facts = summarize(path)
+    assert facts["loss"] == state.totals.loss_sum / state.totals.samples
+    assert math.isnan(facts["val_loss"])
