@@ -159,6 +159,8 @@ class Checkpointer:
     def restore(self, spec: RunSpec) -> TrainState | None:
         """The newest valid checkpoint's state, after checking it belongs to ``spec``'s
         run; None when there is no checkpoint yet."""
+        if not os.path.isdir(self.directory):
+            return None
         found = newest_valid(self.directory)
         if found is None:
             return None

@@ -62,22 +62,28 @@ class StepMetrics(NamedTuple):
 # --- one step -------------------------------------------------------------------------
 
 
-def _check_finite(step: int, value: float, grads: Any) -> None:
-    # One sum per array is far cheaper than isfinite over it; locate only on failure.
-    if math.isfinite(value) and all(np.isfinite(a.sum()) for a in tree_leaves(grads)):
-        return
-    problems = [] if math.isfinite(value) else [f"the loss is {value}"]
-    for i, layer in enumerate(grads.layers):
+def _non_finite(what: str, tree: Any) -> list[str]:
+    """Where ``tree`` holds NaN/inf (or sums to it), as phrases for the error."""
+    problems = []
+    for i, layer in enumerate(tree.layers):
         for name in ("W", "b"):
             array = getattr(layer, name)
             if not np.isfinite(array.sum()):
                 kind = "NaN/inf" if not np.isfinite(array).all() else "values too large to sum"
-                problems.append(f"the gradient of layer {i} {name} holds {kind}")
-    raise NonFiniteError(
+                problems.append(f"{what} of layer {i} {name} holds {kind}")
+    return problems
+
+
+def _all_finite(tree: Any) -> bool:
+    # One sum per array is far cheaper than isfinite over it; locate only on failure.
+    return all(np.isfinite(a.sum()) for a in tree_leaves(tree))
+
+
+def _diverged(step: int, problems: list[str]) -> NonFiniteError:
+    return NonFiniteError(
         f"training diverged at step {step}: {'; '.join(problems)}. The state before this "
         "step is intact; lower the learning rate, add gradient clipping "
-        "(optim.clip_by_global_norm) or standardise the inputs"
-    )
+        "(optim.clip_by_global_norm) or standardise the inputs")
 
 
 def train_step_unchecked(state: TrainState, x: Array, y: Array, spec: RunSpec
@@ -91,13 +97,18 @@ def train_step_unchecked(state: TrainState, x: Array, y: Array, spec: RunSpec
                        cache.pre_activations[last], cache.outputs[last], y) \
         + l2_penalty(params, spec.l2)
     grads = backward_unchecked(params, cache, y, spec.loss, spec.l2)
-    _check_finite(state.step, value, grads)
+    if not (math.isfinite(value) and _all_finite(grads)):
+        raise _diverged(state.step, ([] if math.isfinite(value) else [f"the loss is {value}"])
+                        + _non_finite("the gradient", grads))
     updates, opt_state = spec.optimizer.update(grads, state.opt_state, params)
+    new_params = apply_updates(params, updates)
+    if not _all_finite(new_params):   # finite gradients, but a step too large to represent
+        raise _diverged(state.step, _non_finite("the updated parameters", new_params))
     metrics = StepMetrics(value, count_correct(spec.loss, A, y), len(x))
     totals = state.totals
     new = attrs.evolve(
         state, step=state.step + 1, batch_index=state.batch_index + 1,
-        params=apply_updates(params, updates), opt_state=opt_state,
+        params=new_params, opt_state=opt_state,
         totals=EpochTotals(totals.loss_sum + value * len(x), totals.correct + metrics.correct,
                            totals.samples + len(x)))
     return new, metrics
@@ -110,7 +121,8 @@ def train_step(state: TrainState, batch: Batch, spec: RunSpec) -> tuple[TrainSta
     ``batch_index`` advanced and the batch added to the epoch's running sums.
 
     Raises:
-        NonFiniteError: the loss or a gradient is NaN or inf (naming the step and layer).
+        NonFiniteError: the loss, a gradient or an updated parameter is NaN or inf
+            (naming the step and layer).
     """
     arch = state.params.architecture
     x = check_x(batch.x, arch, state.params.dtype)
@@ -203,7 +215,10 @@ def _batch(state: TrainState, data: _Data, spec: RunSpec, order: Array) -> tuple
 def _run(state: TrainState, spec: RunSpec, data: _Data, limit: int, epochs: int,
          callbacks: Sequence[Callback], checkpointer: Any, bar: Any) -> TrainState:
     order, order_epoch = None, None
-    with DeferredInterrupts() as interrupts:
+    # Overflow inside a diverging step is reported by the non-finite guard, by step and
+    # layer, rather than as numpy warnings.
+    with DeferredInterrupts() as interrupts, np.errstate(over="ignore", invalid="ignore",
+                                                         divide="ignore"):
         while state.epoch < epochs and not state.stopped and state.step < limit:
             if order_epoch != state.epoch:
                 order = epoch_order(state.seed, state.epoch, len(data.x),
@@ -328,7 +343,8 @@ def fit(architecture: Architecture | Sequence[dict], x: Any, y: Any,
         ``FitResult(state, history)``.
 
     Raises:
-        NonFiniteError: the loss or a gradient went NaN/inf (the state before is kept).
+        NonFiniteError: the loss, a gradient or a parameter went NaN/inf (the state before
+            is kept, and checkpointed when there is a checkpointer).
         TrainingInterrupted: SIGINT/SIGTERM arrived; the last full step is in ``.state``.
     """
     arch = as_architecture(architecture)
@@ -350,9 +366,9 @@ def fit(architecture: Architecture | Sequence[dict], x: Any, y: Any,
         raise ValueError("pass either initial_state or resume=True, not both")
     state = initial_state
     if checkpointer is not None:
-        checkpointer.start()
         if resume:
-            state = checkpointer.restore(spec)
+            state = checkpointer.restore(spec)   # checks the run before anything changes
+        checkpointer.start()
     if state is None:
         state = initial_state_for(spec)
     else:

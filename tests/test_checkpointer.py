@@ -229,10 +229,6 @@ def test_divergence_raises_naming_the_step_and_the_last_good_step_is_saved(tmp_p
     assert temp_files(tmp_path) == []
 
 
-@pytest.mark.xfail(strict=True, raises=pn.CheckpointError, reason=(
-    "train.py bug: _check_finite checks the loss and the gradients but not the updated "
-    "params, so a finite gradient times a huge learning rate puts inf into params; the "
-    "checkpointer then refuses that state and fit raises CheckpointError, not NonFiniteError"))
 def test_divergence_into_the_parameters_is_also_reported_as_non_finite(tmp_path):
     (x, y), _ = moons(240, 0)
     with np.errstate(all="ignore"):
