@@ -29,12 +29,9 @@ This is the only module that imports h5py. Nothing is ever unpickled.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import io
 import json
 import os
-import platform
-import secrets
 import zlib
 from typing import Any
 
@@ -43,13 +40,10 @@ import h5py
 import numpy as np
 
 from purenet import __version__, optim
-from purenet.errors import (
-    CheckpointError,
-    CheckpointNotFoundError,
-    CorruptCheckpointError,
-    NotACheckpointError,
-    UnsupportedCheckpointError,
-)
+from purenet.errors import (CheckpointError, CorruptCheckpointError, NotACheckpointError,
+                            UnsupportedCheckpointError)
+from purenet import machine
+from purenet.sealed import FORMAT_VERSION, USERBLOCK_SIZE, read_sealed, write_sealed
 from purenet.records import (
     Architecture,
     Dense,
@@ -66,11 +60,6 @@ from purenet.state import (
 )
 
 FORMAT_NAME = "purenet-checkpoint"
-FORMAT_VERSION = 1
-USERBLOCK_SIZE = 512
-MAGIC = b"PURENET-CHECKPOINT\n"
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-PICKLE_OPCODE = b"\x80"
 
 # Optimizer state records a file may name: anything else is refused, so loading can only
 # ever build these plain records.
@@ -96,32 +85,6 @@ class Checkpoint:
     def params_digest(self) -> str:
         """SHA-256 of the parameters (``records.params_digest``)."""
         return params_digest(self.state.params)
-
-
-# --- environment ----------------------------------------------------------------------
-
-
-def environment() -> dict[str, Any]:
-    """What decides bit identity besides the run itself: numpy, the BLAS, its threads."""
-    blas, threads = "unknown", 0
-    try:
-        from threadpoolctl import threadpool_info
-
-        libraries = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-        # numpy's own BLAS decides purenet's results; other libraries (scipy's, torch's)
-        # may be loaded too, in an order that depends on the imports.
-        numpy_dir = os.path.dirname(os.path.dirname(np.__file__))
-        libraries.sort(key=lambda i: not str(i.get("filepath", "")).startswith(
-            os.path.join(numpy_dir, "numpy")))
-        if libraries:
-            lib = libraries[0]
-            blas = f"{lib.get('internal_api')} {lib.get('version')} " \
-                   f"({lib.get('architecture') or 'unknown core'})"
-            threads = int(lib.get("num_threads") or 0)
-    except ImportError:   # threadpoolctl comes with scikit-learn; without it, say so
-        pass
-    return {"numpy": np.__version__, "blas": blas, "blas_threads": threads,
-            "python": platform.python_version(), "platform": platform.platform()}
 
 
 # --- writing --------------------------------------------------------------------------
@@ -194,30 +157,7 @@ def _write_body(f: h5py.File, state: TrainState, config: dict, experiment: dict 
         early.attrs.update({"best": es.best, "best_epoch": es.best_epoch, "wait": es.wait})
         if es.best_params is not None:
             _write_tree(early.create_group("best_params"), es.best_params)
-    f.create_group("environment").attrs.update(environment())
-
-
-def _header(body: bytes | memoryview, format_version: int = FORMAT_VERSION) -> bytes:
-    """The user block: magic, format version, the length and digest of the body, and a
-    CRC-32 of those lines, padded with NUL bytes to ``USERBLOCK_SIZE``.
-
-    BLAKE2b rather than SHA-256 for the body: as strong, and about twice as fast on CPUs
-    without SHA instructions (it is still a third of the time of writing a large
-    checkpoint). The header's own CRC and its all-NUL padding make a flipped bit anywhere in the user block
-    an error too (the body digest does not cover it).
-    """
-    text = MAGIC + (f"format_version={format_version}\nbody_length={len(body)}\n"
-                    f"body_blake2b={hashlib.blake2b(body).hexdigest()}\n").encode()
-    text += f"header_crc32={zlib.crc32(text):08x}\n".encode()
-    return text.ljust(USERBLOCK_SIZE, b"\0")
-
-
-def _fsync_directory(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    f.create_group("environment").attrs.update(machine.environment())
 
 
 def _named_leaves(tree: Params | Grads, prefix: str) -> list[tuple[str, np.ndarray]]:
@@ -247,12 +187,6 @@ def non_finite_arrays(state: TrainState) -> list[str]:
     return [name for name, array in named if not np.isfinite(array).all()]
 
 
-def temp_path_for(path: str) -> str:
-    """A temp name beside ``path``, unique to this process and call."""
-    directory, name = os.path.split(os.path.abspath(path))
-    return os.path.join(directory, f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-
-
 def write_checkpoint(path: str, state: TrainState, config: dict[str, Any],
                      experiment: dict[str, Any] | None = None) -> str:
     """Write ``state`` to ``path`` atomically: temp file, fsync, rename, fsync directory.
@@ -269,126 +203,14 @@ def write_checkpoint(path: str, state: TrainState, config: dict[str, Any],
             f"refusing to write checkpoint {path} of step {state.step}: "
             f"{', '.join(bad)} {'holds' if len(bad) == 1 else 'hold'} NaN or inf; nothing was "
             "written, so the newest checkpoint already there (if any) is the last good state")
-    path = os.path.abspath(path)
-    temp = temp_path_for(path)
-    # Built in memory, so the digest is taken without reading the file back.
+    # Built in memory, so the seal's digest is taken without reading the file back.
     buffer = io.BytesIO()
     with h5py.File(buffer, "w", userblock_size=USERBLOCK_SIZE, libver="latest") as f:
         _write_body(f, state, config, experiment)
-    view = buffer.getbuffer()[USERBLOCK_SIZE:]
-    try:
-        with open(temp, "xb") as fh:
-            fh.write(_header(view))
-            fh.write(view)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temp, path)
-    except BaseException as error:   # a signal or a full disk: never leave the temp behind
-        try:
-            os.remove(temp)
-        except OSError:
-            pass
-        if isinstance(error, OSError):
-            raise CheckpointError(
-                f"could not write checkpoint {path}: {error}. The temp file was removed and "
-                "earlier checkpoints are intact; free disk space or choose another directory"
-            ) from error
-        raise
-    try:
-        _fsync_directory(os.path.dirname(path))
-    except OSError as error:
-        raise CheckpointError(f"checkpoint {path} was written, but syncing its directory "
-                              f"failed ({error}); it may not survive a power loss") from error
-    return path
+    return write_sealed(path, buffer.getbuffer()[USERBLOCK_SIZE:])
 
 
 # --- reading --------------------------------------------------------------------------
-
-
-def _parse_header(path: str, head: bytes) -> dict[str, str]:
-    """The header's fields, after checking its magic, its CRC and its NUL padding."""
-    if not head.startswith(MAGIC):
-        if MAGIC.startswith(head):
-            raise CorruptCheckpointError(
-                f"{path} is truncated: it holds only {len(head)} bytes of the purenet header; "
-                "use an earlier checkpoint")
-        if head[len(MAGIC):].startswith(b"format_version="):
-            raise CorruptCheckpointError(
-                f"{path} is a purenet checkpoint whose first line is damaged; use an earlier "
-                "checkpoint")
-        if head.startswith(HDF5_SIGNATURE):
-            raise NotACheckpointError(
-                f"{path} is an HDF5 file but not a purenet checkpoint (no purenet header in "
-                "its user block); it was written by another program")
-        if head.startswith(PICKLE_OPCODE):
-            raise NotACheckpointError(
-                f"{path} looks like a Python pickle; purenet checkpoints are HDF5 and purenet "
-                "never unpickles files")
-        raise NotACheckpointError(
-            f"{path} is not a purenet checkpoint (it does not start with the purenet header)")
-    if len(head) < USERBLOCK_SIZE:
-        raise CorruptCheckpointError(
-            f"{path} is truncated: it holds {len(head)} bytes, less than the "
-            f"{USERBLOCK_SIZE}-byte purenet header; use an earlier checkpoint")
-    text, _, padding = head.partition(b"\0")
-    damaged = CorruptCheckpointError(f"{path} has a damaged purenet header (its CRC or layout "
-                                     "does not check out); use an earlier checkpoint")
-    crc_at = text.rfind(b"header_crc32=")
-    if padding.strip(b"\0") or crc_at < 0 or not text.endswith(b"\n"):
-        raise damaged
-    try:
-        crc = int(text[crc_at + len(b"header_crc32="):-1].decode("ascii"), 16)
-    except (UnicodeDecodeError, ValueError):
-        raise damaged from None
-    if crc != zlib.crc32(text[:crc_at]):
-        raise damaged
-    fields = {}
-    for line in text[len(MAGIC):crc_at].decode("ascii", "replace").splitlines():
-        key, _, value = line.partition("=")
-        fields[key] = value
-    return fields
-
-
-def _read_verified(path: str) -> bytes:
-    """The file's bytes, after checking its header and the digest of its body."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except FileNotFoundError:
-        raise CheckpointNotFoundError(f"no checkpoint file at {path}") from None
-    except IsADirectoryError:
-        raise CheckpointError(f"{path} is a directory; use load_checkpoint for directories") from None
-    except OSError as error:
-        raise CheckpointError(f"could not read checkpoint {path}: {error}") from error
-    if not data:
-        raise CorruptCheckpointError(f"{path} is empty (0 bytes): a write was cut off before "
-                                     "it began; use an earlier checkpoint")
-    header = _parse_header(path, data[:USERBLOCK_SIZE])
-    damaged = CorruptCheckpointError(f"{path} has a damaged purenet header")
-    try:
-        version = int(header["format_version"])
-    except (KeyError, ValueError):
-        raise damaged from None
-    if version > FORMAT_VERSION:   # checked first: a later format may have other fields
-        raise UnsupportedCheckpointError(
-            f"{path} has checkpoint format version {version}, newer than this purenet "
-            f"({__version__}) reads (up to {FORMAT_VERSION}); upgrade purenet to read it")
-    if version < 1 or set(header) != {"format_version", "body_length", "body_blake2b"}:
-        raise damaged
-    try:
-        length, expected = int(header["body_length"]), header["body_blake2b"]
-    except ValueError:
-        raise damaged from None
-    body = memoryview(data)[USERBLOCK_SIZE:]
-    if len(body) != length:
-        raise CorruptCheckpointError(
-            f"{path} is truncated or padded: its header promises {length} bytes of HDF5 "
-            f"body, the file holds {len(body)}; use an earlier checkpoint")
-    if hashlib.blake2b(body).hexdigest() != expected:
-        raise CorruptCheckpointError(
-            f"{path} is corrupt: the digest of its contents does not match the one it was "
-            "sealed with; use an earlier checkpoint")
-    return data
 
 
 def _refuse_links(group: h5py.Group, path: str) -> None:
@@ -465,7 +287,7 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
         corrupt, foreign, future-version or link-bearing files.
     """
     path = os.fspath(path)
-    data = _read_verified(path)
+    data = read_sealed(path)
     try:
         # Parse the very bytes that were verified, not the file again.
         with h5py.File(io.BytesIO(data), "r") as f:

@@ -14,6 +14,7 @@ import re
 import warnings
 from typing import Any
 
+from purenet import machine
 from purenet.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
 from purenet.errors import (CheckpointError, CheckpointMismatchError, CheckpointNotFoundError,
                             CheckpointWarning)
@@ -237,9 +238,7 @@ class Checkpointer:
         return [path for _, path in sorted(scored)[:self.keep_best]]
 
     def _warn_environment(self, found: Checkpoint) -> None:
-        from purenet.checkpoint import environment
-
-        now, then = environment(), found.environment
+        now, then = machine.environment(), found.environment
         changed = [f"{k}: saved with {then.get(k)!r}, now {now[k]!r}"
                    for k in ("numpy", "blas", "blas_threads") if then.get(k) != now[k]]
         if changed:

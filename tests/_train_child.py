@@ -71,7 +71,7 @@ class _PausingFile:
 
 
 def install_pause(point: str, step: int) -> None:
-    from purenet import checkpoint
+    from purenet import sealed
     from purenet import checkpointer
 
     name = f"step-{step:08d}.h5"
@@ -85,7 +85,7 @@ def install_pause(point: str, step: int) -> None:
             fh = builtins.open(path, mode, *args, **kwargs)
             is_temp = os.path.basename(path).startswith(f".{name}.tmp-")
             return _PausingFile(fh, pause) if is_temp and "x" in mode else fh
-        checkpoint.open = opener
+        sealed.open = opener
     elif point == "replace":
         real_replace = os.replace
 
@@ -95,13 +95,13 @@ def install_pause(point: str, step: int) -> None:
             return real_replace(src, dst)
         os.replace = replace
     elif point == "fsync-dir":
-        real_sync = checkpoint._fsync_directory
+        real_sync = sealed.fsync_directory
 
         def sync(directory):
             if os.path.exists(os.path.join(directory, name)):
                 pause()
             return real_sync(directory)
-        checkpoint._fsync_directory = sync
+        sealed.fsync_directory = sync
     elif point == "read-back":
         real_read = checkpointer.read_checkpoint
 

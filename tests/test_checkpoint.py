@@ -15,7 +15,7 @@ import pytest
 from _checkpoint_common import moons, small_spec, state_at
 
 import purenet as pn
-from purenet import checkpoint, optim, schedules
+from purenet import optim, schedules, sealed
 from purenet.checkpoint import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -87,7 +87,7 @@ def reseal(path: str, format_version: int = FORMAT_VERSION) -> None:
     with open(path, "rb") as fh:
         body = fh.read()[USERBLOCK_SIZE:]
     with open(path, "wb") as fh:
-        fh.write(checkpoint._header(body, format_version) + body)
+        fh.write(sealed.seal(body, format_version) + body)
 
 
 # --- round trip -----------------------------------------------------------------------
@@ -138,7 +138,7 @@ def test_file_is_plain_hdf5_with_named_groups(tmp_path):
     state, spec = trained("adam", "float32")
     path = write_checkpoint(tmp_path / "step-00000011.h5", state, spec.config())
     with open(path, "rb") as fh:
-        assert fh.read(len(checkpoint.MAGIC)) == checkpoint.MAGIC
+        assert fh.read(len(sealed.MAGIC)) == sealed.MAGIC
     with h5py.File(path, "r") as f:   # nothing but h5py
         assert f.userblock_size == USERBLOCK_SIZE
         assert f.attrs["format"] == FORMAT_NAME

@@ -12,7 +12,7 @@ import pytest
 from _checkpoint_common import ARCH, moons, snapshot, step_files
 
 import purenet as pn
-from purenet import checkpoint, optim, schedules
+from purenet import machine, optim, schedules
 from purenet.checkpointer import CheckpointWarning
 from purenet.records import params_digest
 
@@ -186,8 +186,8 @@ def test_another_optimizer_is_refused_with_each_setting_named(data, saved_run):
 
 
 def test_a_different_blas_environment_warns_about_bit_identity(data, saved_run, monkeypatch):
-    real = checkpoint.environment()
-    monkeypatch.setattr(checkpoint, "environment",
+    real = machine.environment()
+    monkeypatch.setattr(machine, "environment",
                         lambda: {**real, "blas_threads": real["blas_threads"] + 3})
     with pytest.warns(CheckpointWarning, match=r"blas_threads: saved with \d+, now \d+.*"
                                                r"bit-identity with an uninterrupted run is not"):
