@@ -30,6 +30,7 @@ __all__ = [
     "CheckpointError", "CheckpointMismatchError", "CheckpointNotFoundError", "Checkpointer",
     "CorruptCheckpointError", "NotACheckpointError", "UnsupportedCheckpointError",
     "load_checkpoint", "summarize_checkpoint",
+    "ExperimentError", "load_experiment", "run_experiment",
     "ACTIVATIONS", "Architecture", "Batch", "Cache", "Callback", "Dense", "EarlyStopping",
     "FitResult", "Grads", "History", "INITIALIZERS", "LOSSES", "LayerSpec", "NonFiniteError",
     "Params", "RunSpec", "StepMetrics", "TrainState", "TrainingInterrupted", "backward",
@@ -39,7 +40,10 @@ __all__ = [
 
 # Checkpointing needs h5py, which is slow to import: load it on first use.
 _LAZY = {"Checkpointer": "purenet.checkpointer", "load_checkpoint": "purenet.checkpointer",
-         "summarize_checkpoint": "purenet.checkpoint"}
+         "summarize_checkpoint": "purenet.checkpoint",
+         # Experiment files: loaded on first use too (they reach for scikit-learn).
+         "ExperimentError": "purenet.schema", "load_experiment": "purenet.experiment",
+         "run_experiment": "purenet.runner"}
 
 
 def __getattr__(name: str):
