@@ -1,0 +1,480 @@
+"""Training speed of purenet against scikit-learn, PyTorch and the matrix-product floor.
+
+Every contender does the same work: same data, layer sizes, batch size, number of steps,
+learning rate, plain SGD (no momentum, no weight decay), no early stopping, the same BLAS
+and OpenMP thread count (threadpoolctl; ``torch.set_num_threads`` to match). They run in
+one process, alternating (the order rotates every repetition), after one small warm-up
+each; the table gives medians over ``--repeats`` runs of wall time ("wall s") and of process
+CPU time ("cpu s"); the ratios and us/step use the wall medians, or the CPU ones with
+``--clock cpu`` (better when other processes share the CPUs: they inflate wall time). The
+last column, training accuracy after the run, shows every contender really trained.
+
+Threads default to 1: results then do not depend on how the machine schedules threads
+(on the 2-vCPU development VM, a 2-thread sgemm of 256x784 @ 784x512 took 11-22 ms against
+3.3 ms on one thread, in both OpenBLAS and torch, with run-to-run spread of 10x), and
+purenet's bit-identity is tied to the thread count anyway. ``--threads N`` to compare.
+
+- purenet: ``purenet.fit(..., optimizer=sgd(lr), shuffle=True)``.
+- scikit-learn: ``MLPClassifier(solver="sgd", momentum=0, alpha=0, tol=0, ...)``; it computes
+  in the dtype of X, so float32 workloads pass float32 X.
+- PyTorch: a plain loop over ``nn.Sequential`` + ``torch.optim.SGD`` with BCEWithLogits /
+  CrossEntropy, minibatches gathered through ``torch.randperm``.
+- floor: only the matrix products training needs, in NumPy, into preallocated arrays:
+  forward ``A @ W`` per layer; backward ``dW = A_prev.T @ dZ`` per layer and
+  ``dA_prev = dZ @ W.T`` for all but the first layer; same steps and batch shapes.
+
+Full-batch workloads are not shuffled by anyone (a permutation of the whole batch changes
+nothing but the summation order; purenet skips it by itself). Initialisations differ
+(he_normal, Glorot uniform, Kaiming uniform): they do not change the amount of work.
+
+Memory, per contender, in a fresh process that has imported its library, loaded the data
+and done the warm-up run (none of which is counted; torch's first use alone adds ~80 MiB):
+- "RSS+ MiB": growth of the peak resident set during training (VmHWM reset through
+  /proc/self/clear_refs); the same method for every contender, torch included, and it
+  includes library workspaces (BLAS buffers, allocator caches).
+- "heap MiB": tracemalloc's peak, a second run in the same process: memory allocated
+  through Python and NumPy (not BLAS, not torch; so "n/a" for torch).
+
+Also: ``import purenet`` time in a fresh interpreter (median of runs, minus a bare ``python
+-c pass``), and saving the 784-512-512-10 network with Adam state through purenet's checkpoint
+functions vs ``np.save`` of the same arrays into one fsynced file (skipped if they do not
+import). ``--quick`` (well under a minute): seed 20 steps, minibatch 2000 samples and wide
+3000 samples for 1 epoch, no memory probes unless ``--memory``.
+
+    python scripts/benchmark.py [--quick] [--repeats 3] [--workloads seed,minibatch,wide]
+                                [--threads N] [--[no-]memory] [--clock wall|cpu]
+                                [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+LR = 0.01
+SEED = 0
+PEERS = ("sklearn", "torch")
+
+
+class Workload(NamedTuple):
+    name: str
+    make: Callable[[bool], tuple]   # quick -> (x, y)
+    hidden: tuple[int, ...]
+    n_classes: int                  # 2: one sigmoid output; more: softmax
+    batch: int | None               # None: the full batch
+    epochs: int
+    quick_epochs: int
+    dtype: str
+
+
+def _circles(quick: bool):
+    from sklearn.datasets import make_circles
+    from sklearn.model_selection import train_test_split
+    x, y = make_circles(n_samples=1000, noise=0.1, factor=0.3, random_state=SEED)
+    return train_test_split(x, y, test_size=0.1, random_state=42)[0::2]   # 900 samples
+
+
+def _classification(n: int, quick_n: int, features: int, **kwargs):
+    def make(quick: bool):
+        from sklearn.datasets import make_classification
+        x, y = make_classification(quick_n if quick else n, features, random_state=SEED, **kwargs)
+        return x.astype(np.float32), y
+    return make
+
+
+WORKLOADS = {w.name: w for w in (
+    Workload("seed", _circles, (50, 100, 200, 100, 50), 2, None, 1000, 20, "float64"),
+    Workload("minibatch", _classification(20000, 2000, 100, n_informative=10),
+             (256, 256), 2, 64, 3, 1, "float32"),
+    Workload("wide", _classification(60000, 3000, 784, n_informative=50, n_classes=10),
+             (512, 512), 10, 256, 1, 1, "float32"),
+)}
+
+
+def dims(w: Workload, x) -> list[int]:
+    return [x.shape[1], *w.hidden, 1 if w.n_classes == 2 else w.n_classes]
+
+
+def steps(w: Workload, n: int, epochs: int) -> int:
+    return epochs * math.ceil(n / (w.batch or n))
+
+
+def layer_dicts(d: list[int], n_classes: int) -> list[dict]:
+    """purenet's (the tutorial's) architecture: relu layers, sigmoid or softmax output."""
+    arch = [{"input_dim": i, "output_dim": o, "activation": "relu"} for i, o in zip(d, d[1:])]
+    arch[-1]["activation"] = "sigmoid" if n_classes == 2 else "softmax"
+    return arch
+
+
+# --- contenders: each trains, and returns x -> predicted labels (called untimed) --------
+
+
+def train_purenet(w: Workload, x, y, epochs: int):
+    import purenet
+    result = purenet.fit(layer_dicts(dims(w, x), w.n_classes), x, y,
+                         optimizer=purenet.optim.sgd(LR), epochs=epochs, batch_size=w.batch,
+                         seed=SEED, dtype=w.dtype, progress=False, shuffle=True)
+    params = result.state.params
+    if w.n_classes == 2:
+        return lambda x: (purenet.predict(params, x)[:, 0] > 0.5).astype(int)
+    return lambda x: purenet.predict(params, x).argmax(axis=1)
+
+
+def train_sklearn(w: Workload, x, y, epochs: int):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+    model = MLPClassifier(
+        hidden_layer_sizes=w.hidden, activation="relu", solver="sgd", momentum=0.0,
+        nesterovs_momentum=False, learning_rate="constant", learning_rate_init=LR,
+        batch_size=w.batch or len(x), max_iter=epochs, tol=0.0, n_iter_no_change=epochs + 1,
+        early_stopping=False, alpha=0.0, shuffle=w.batch is not None, random_state=SEED)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(x, y)
+    return model.predict
+
+
+def train_torch(w: Workload, x, y, epochs: int):
+    import torch
+    from torch import nn
+    torch.manual_seed(SEED)
+    d = dims(w, x)
+    layers = [m for i, o in zip(d, d[1:]) for m in (nn.Linear(i, o), nn.ReLU())][:-1]
+    model = nn.Sequential(*layers).to(getattr(torch, w.dtype))
+    X = torch.from_numpy(x)
+    if w.n_classes == 2:
+        Y, loss_fn = torch.from_numpy(y.astype(w.dtype)).reshape(-1, 1), nn.BCEWithLogitsLoss()
+    else:
+        Y, loss_fn = torch.from_numpy(y.astype(np.int64)), nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    n, batch = len(X), w.batch or len(X)
+    generator = torch.Generator().manual_seed(SEED)
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=generator) if w.batch else None
+        for start in range(0, n, batch):
+            if order is None:
+                xb, yb = X[start:start + batch], Y[start:start + batch]
+            else:
+                idx = order[start:start + batch]
+                xb, yb = X[idx], Y[idx]
+            optimizer.zero_grad(set_to_none=True)
+            loss_fn(model(xb), yb).backward()
+            optimizer.step()
+
+    def predict(x):
+        with torch.no_grad():
+            out = model(torch.from_numpy(x))
+        return (out[:, 0] > 0).int().numpy() if w.n_classes == 2 else out.argmax(1).numpy()
+    return predict
+
+
+def train_floor(w: Workload, x, y, epochs: int):
+    rng = np.random.default_rng(SEED)
+    d, batch = dims(w, x), w.batch or len(x)
+    Ws = [(rng.standard_normal((i, o)) * np.sqrt(2 / i)).astype(w.dtype) for i, o in zip(d, d[1:])]
+    A = [np.empty((batch, o), w.dtype) for o in d[1:]]
+    dZ = [rng.standard_normal((batch, o)).astype(w.dtype) for o in d[1:]]
+    dW = [np.empty_like(W) for W in Ws]
+    for _ in range(epochs):
+        for start in range(0, len(x), batch):
+            inputs = [x[start:start + batch]]
+            m = len(inputs[0])
+            for W, out in zip(Ws, A):
+                inputs.append(np.matmul(inputs[-1], W, out=out[:m]))
+            for i in range(len(Ws) - 1, -1, -1):
+                np.matmul(inputs[i].T, dZ[i][:m], out=dW[i])
+                if i:
+                    np.matmul(dZ[i][:m], Ws[i].T, out=dZ[i - 1][:m])
+    return None
+
+
+CONTENDERS = {"purenet": (train_purenet, "purenet"),
+              "sklearn": (train_sklearn, "sklearn.neural_network"),
+              "torch": (train_torch, "torch"), "floor": (train_floor, "numpy")}
+
+
+def available() -> list[str]:
+    names = ["purenet", "sklearn", "floor"]
+    try:
+        import torch  # noqa: F401
+        names.insert(2, "torch")
+    except ImportError:
+        pass
+    return names
+
+
+# --- measurement --------------------------------------------------------------------
+
+
+def set_threads(threads: int):
+    """Limit BLAS and OpenMP pools to ``threads``; returns the limiter (None without
+    threadpoolctl)."""
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    return threadpool_limits(limits=threads)
+
+
+def warm_up(name: str, w: Workload, x, y) -> None:
+    """One small run: lazy imports, thread pools, kernels chosen on first use."""
+    CONTENDERS[name][0](w._replace(batch=w.batch and min(w.batch, 32)), x[:64], y[:64], 1)
+
+
+def time_workload(w: Workload, x, y, names: list[str], repeats: int, epochs: int) -> dict:
+    """Wall and process-CPU seconds of each contender, alternating; medians."""
+    for name in names:
+        warm_up(name, w, x, y)
+    wall, cpu = {name: [] for name in names}, {name: [] for name in names}
+    accuracy = {}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            gc.collect()
+            start, start_cpu = time.perf_counter(), time.process_time()
+            predict = CONTENDERS[name][0](w, x, y, epochs)
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+            if predict is not None:
+                accuracy[name] = float(np.mean(predict(x) == y))
+    return {name: {"wall": wall[name], "cpu": cpu[name],
+                   "median_wall": statistics.median(wall[name]),
+                   "median_cpu": statistics.median(cpu[name]),
+                   "train_accuracy": accuracy.get(name)} for name in names}
+
+
+def _proc_status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
+def probe(name: str, workload: str, data: str, epochs: int, threads: int) -> None:
+    """Memory of one contender in this fresh process; prints JSON (see the docstring)."""
+    import importlib
+    import tracemalloc
+    w, train = WORKLOADS[workload], CONTENDERS[name][0]
+    with np.load(data) as f:
+        x, y = f["x"], f["y"]
+    importlib.import_module(CONTENDERS[name][1])
+    limiter = set_threads(threads)
+    warm_up(name, w, x, y)
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")   # resets VmHWM to the current RSS
+    base = _proc_status_kib("VmRSS")
+    train(w, x, y, epochs)
+    rss = (_proc_status_kib("VmHWM") - base) / 1024
+    heap = None
+    if name != "torch":
+        tracemalloc.start()
+        train(w, x, y, epochs)
+        heap = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    print(json.dumps({"rss_mib": rss, "heap_mib": heap}))
+    del limiter
+
+
+def memory(w: Workload, x, y, names: list[str], epochs: int, threads: int) -> dict:
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "data.npz")
+        np.savez(data, x=x, y=y)
+        for name in names:
+            cmd = [sys.executable, __file__, "--probe", name, w.name, data, str(epochs),
+                   "--threads", str(threads)]
+            run = subprocess.run(cmd, capture_output=True, text=True)
+            out[name] = json.loads(run.stdout) if run.returncode == 0 else {
+                "error": run.stderr.strip().splitlines()[-1:]}
+    return out
+
+
+def import_time(runs: int = 9) -> dict:
+    """Median wall time of ``python -c "import purenet"`` minus ``python -c "pass"``."""
+    walls = {"pass": [], "import purenet": []}
+    for _ in range(runs):
+        for code in walls:
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True)
+            walls[code].append(time.perf_counter() - start)
+    heavy = ("scipy", "sklearn", "h5py", "matplotlib", "tqdm", "torch", "pandas")
+    loaded = subprocess.run([sys.executable, "-c", "import purenet, sys; print(' '.join("
+                             f"m for m in {heavy!r} if m in sys.modules))"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    med = {k: statistics.median(v) for k, v in walls.items()}
+    return {"seconds": med["import purenet"] - med["pass"], "heavy_modules_loaded": loaded}
+
+
+def checkpoint_time(repeats: int) -> dict:
+    """Saving the 784-512-512-10 network with Adam state (float32): purenet's
+    ``write_checkpoint`` (HDF5, digest, fsync, rename) and ``Checkpointer.save`` (that, plus
+    read-back verification and pruning) vs ``np.save`` of the same arrays into one file + fsync."""
+    try:
+        import purenet
+        from purenet.checkpoint import write_checkpoint
+        from purenet.checkpointer import Checkpointer
+        from purenet.records import tree_leaves
+        from purenet.state import RunSpec
+        from purenet.train import initial_state_for
+    except ImportError as error:
+        return {"skipped": f"purenet.checkpoint does not import: {error}"}
+    arch = purenet.Architecture.from_dicts(layer_dicts([784, 512, 512, 10], 10))
+    spec = RunSpec(arch, purenet.optim.adam(1e-3),
+                   "categorical_crossentropy", np.dtype("float32"), SEED, 256)
+    rng = np.random.default_rng(SEED)
+    state, _ = purenet.train_step(initial_state_for(spec), purenet.Batch(
+        rng.standard_normal((256, 784)), rng.integers(0, 10, 256)), spec)
+    arrays = [a for tree in (state.params, state.opt_state.mu, state.opt_state.nu)
+              for a in tree_leaves(tree)]
+
+    def raw(path: str) -> None:
+        with open(path, "wb") as f:
+            for a in arrays:
+                np.save(f, a)
+            f.flush()
+            os.fsync(f.fileno())
+
+    savers = {"write_checkpoint": lambda path: write_checkpoint(path, state, spec.config()),
+              "Checkpointer.save": lambda path: Checkpointer(path, keep=1).save(state, spec),
+              "np.save+fsync": raw}
+    times = {name: [] for name in savers}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(repeats):
+            for name, save in savers.items():
+                start = time.perf_counter()
+                try:
+                    save(os.path.join(tmp, f"{name}-{r}"))
+                except Exception as error:   # the checkpoint API is still moving
+                    return {"skipped": f"{name} failed: {error!r}"}
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()} | {
+        "megabytes": sum(a.nbytes for a in arrays) / 1e6}
+
+
+# --- report -------------------------------------------------------------------------
+
+
+def environment(threads: int) -> dict:
+    env = {"python": sys.version.split()[0], "numpy": np.__version__, "threads": threads,
+           "cpus": os.cpu_count()}
+    try:
+        from threadpoolctl import threadpool_info
+        env["pools"] = [f"{p['internal_api']} {p.get('version')} {p.get('architecture', '')} "
+                        f"({p['prefix']}, {p['num_threads']} threads)" for p in threadpool_info()]
+    except ImportError:
+        env["pools"] = ["threadpoolctl not installed: threads not limited"]
+    git = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                         text=True, cwd=os.path.dirname(os.path.abspath(__file__)))
+    env["purenet_commit"] = git.stdout.strip()
+    env["load_average"] = os.getloadavg()   # other processes slow every contender
+    return env
+
+
+def print_header(env: dict, args: argparse.Namespace, names: list[str]) -> None:
+    print(f"purenet benchmark{' (QUICK: reduced samples and steps)' if args.quick else ''}; "
+          f"{args.repeats} alternating repeats, medians; {env['threads']} thread(s) on "
+          f"{env['cpus']} CPUs (load average {env['load_average'][0]:.2f} at start); numpy "
+          f"{env['numpy']}, python {env['python']}, purenet {env['purenet_commit']}")
+    print("\n".join("  pool: " + p for p in env["pools"]))
+    if "torch" not in names:
+        print("  PyTorch not installed: its rows are skipped")
+    print(f"  wall s = median wall time; cpu s = median process CPU time (robust when other "
+          f"processes share the CPUs);\n  vs peer, vs floor, us/step use the {args.clock} medians: "
+          "time / fastest of scikit-learn and PyTorch, time / matrix products alone\n"
+          "  RSS+ = peak resident-set growth while training (fresh process); "
+          "heap = tracemalloc peak (Python+NumPy allocations, n/a for torch)"
+          + ("" if args.memory else "\n  memory not measured (--no-memory, or --quick)"))
+
+
+def _cell(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+def print_workload(w: Workload, n: int, result: dict, mem: dict, epochs: int, x,
+                   clock: str) -> None:
+    n_steps = steps(w, n, epochs)
+    print(f"\n== {w.name}: {n} x {x.shape[1]}, {'-'.join(map(str, dims(w, x)))}, batch "
+          f"{w.batch or 'full'}, {epochs} epoch(s) = {n_steps} steps, {w.dtype}, lr {LR}")
+    key = "median_" + clock
+    best_peer = min((result[p][key] for p in PEERS if p in result), default=math.nan)
+    floor = result["floor"][key]
+    print(f"{'contender':<10}{'wall s':>8}{'(min-max)':>16}{'cpu s':>8}{'vs peer':>8}"
+          f"{'vs floor':>9}{'us/step':>8}{'RSS+ MiB':>9}{'heap MiB':>9}{'train acc':>10}")
+    for name, r in result.items():
+        m, acc = mem.get(name, {}), r["train_accuracy"]
+        print(f"{name:<10}{r['median_wall']:>8.3f}  ({min(r['wall']):.3f}-{max(r['wall']):.3f})"
+              f"{r['median_cpu']:>8.3f}{r[key] / best_peer:>8.2f}{r[key] / floor:>9.2f}"
+              f"{r[key] / n_steps * 1e6:>8.0f}{_cell(m.get('rss_mib')):>9}"
+              f"{_cell(m.get('heap_mib')):>9}{'-' if acc is None else f'{acc:.3f}':>10}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small data, few steps (<1 min)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS/OpenMP/torch threads for every contender (default 1)")
+    parser.add_argument("--memory", action=argparse.BooleanOptionalAction,
+                        help="measure memory in fresh processes (default: on, off with --quick)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="which median the ratios use (cpu: on a shared machine)")
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--probe", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.probe:
+        name, workload, data, epochs = args.probe
+        return probe(name, workload, data, int(epochs), args.threads)
+    unknown = set(args.workloads.split(",")) - set(WORKLOADS)
+    if unknown or args.repeats < 1:
+        parser.error(f"unknown workloads {sorted(unknown)}; expected some of {list(WORKLOADS)}"
+                     if unknown else "--repeats must be >= 1")
+    started = time.perf_counter()
+    names = available()   # imports torch, if installed, before its threads are set
+    limiter = set_threads(args.threads)
+    if args.memory is None:
+        args.memory = not args.quick
+    env = environment(args.threads)
+    print_header(env, args, names)
+    report = {"environment": env, "quick": args.quick, "repeats": args.repeats,
+              "threads": args.threads, "clock": args.clock, "workloads": {}}
+    for wname in args.workloads.split(","):
+        w = WORKLOADS[wname]
+        x, y = w.make(args.quick)
+        x = np.ascontiguousarray(x, dtype=w.dtype)
+        epochs = w.quick_epochs if args.quick else w.epochs
+        result = time_workload(w, x, y, names, args.repeats, epochs)
+        mem = memory(w, x, y, names, epochs, args.threads) if args.memory else {}
+        print_workload(w, len(x), result, mem, epochs, x, args.clock)
+        report["workloads"][wname] = {"steps": steps(w, len(x), epochs), "n_samples": len(x),
+                                      "timing": result, "memory": mem}
+    report["import"] = import_time(5 if args.quick else 15)
+    print(f"\nimport purenet: {report['import']['seconds'] * 1e3:.0f} ms over a bare interpreter; "
+          f"heavy modules it loads: {report['import']['heavy_modules_loaded'] or 'none'}")
+    report["checkpoint"] = checkpoint_time(args.repeats)
+    ck = report["checkpoint"]
+    print("checkpoint save, 784-512-512-10 + Adam state: " + (ck["skipped"] if "skipped" in ck
+          else f"{ck['megabytes']:.1f} MB of arrays; " + ", ".join(
+              f"{k} {v * 1e3:.1f} ms" for k, v in ck.items() if k != "megabytes")))
+    report["total_seconds"] = time.perf_counter() - started
+    print(f"total {report['total_seconds']:.1f} s; load average now {os.getloadavg()[0]:.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+    del limiter
+
+
+if __name__ == "__main__":
+    main()
