@@ -1,6 +1,8 @@
 """Activation functions and their derivatives, as a table keyed by name.
 
-Each entry has ``forward(Z) -> A`` and ``backward(dA, Z, A) -> dZ``. ``backward`` gets both
+Each entry has ``forward(Z) -> A``, ``backward(dA, Z, A) -> dZ`` and ``backward_into``, the
+same derivative allowed to overwrite ``dA`` (the engine passes gradients it made itself,
+which saves a full-size temporary per layer and step). ``backward`` gets both
 the pre-activation ``Z`` and the output ``A`` so that each derivative uses whichever is
 cheaper and exact (sigmoid from ``A``, relu from ``Z``). Shapes are (n_samples, units).
 All functions are pure: they return new arrays and keep the input dtype.
@@ -21,6 +23,7 @@ Array = np.ndarray
 class Activation(NamedTuple):
     forward: Callable[[Array], Array]
     backward: Callable[[Array, Array, Array], Array]
+    backward_into: Callable[[Array, Array, Array], Array] | None = None   # None: as backward
 
 
 def identity(Z: Array) -> Array:
@@ -37,7 +40,12 @@ def relu(Z: Array) -> Array:
 
 def relu_backward(dA: Array, Z: Array, A: Array) -> Array:
     # The derivative at exactly 0 is taken as 0, as PyTorch and the seed document do.
-    return np.where(Z > 0, dA, 0)
+    # A product with the mask is several times faster than np.where here.
+    return dA * (Z > 0)
+
+
+def relu_backward_into(dA: Array, Z: Array, A: Array) -> Array:
+    return np.multiply(dA, Z > 0, out=dA)
 
 
 LEAKY_SLOPE = 0.01
@@ -68,6 +76,10 @@ def tanh_backward(dA: Array, Z: Array, A: Array) -> Array:
     return dA * (1 - A * A)
 
 
+def tanh_backward_into(dA: Array, Z: Array, A: Array) -> Array:
+    return np.multiply(dA, 1 - A * A, out=dA)
+
+
 def sigmoid(Z: Array) -> Array:
     # exp(-|Z|) is at most 1, so this stays finite for any Z; each branch is the
     # form of 1/(1+exp(-Z)) that does not overflow on its side of zero.
@@ -77,6 +89,11 @@ def sigmoid(Z: Array) -> Array:
 
 def sigmoid_backward(dA: Array, Z: Array, A: Array) -> Array:
     return dA * A * (1 - A)
+
+
+def sigmoid_backward_into(dA: Array, Z: Array, A: Array) -> Array:
+    np.multiply(dA, A, out=dA)   # the same operations, in the same order, as backward
+    return np.multiply(dA, 1 - A, out=dA)
 
 
 def softmax(Z: Array) -> Array:
@@ -123,11 +140,11 @@ def softplus_backward(dA: Array, Z: Array, A: Array) -> Array:
 ACTIVATIONS: dict[str, Activation] = {
     "identity": Activation(identity, identity_backward),
     "linear": Activation(identity, identity_backward),
-    "relu": Activation(relu, relu_backward),
+    "relu": Activation(relu, relu_backward, relu_backward_into),
     "leaky_relu": Activation(leaky_relu, leaky_relu_backward),
     "elu": Activation(elu, elu_backward),
-    "tanh": Activation(tanh, tanh_backward),
-    "sigmoid": Activation(sigmoid, sigmoid_backward),
+    "tanh": Activation(tanh, tanh_backward, tanh_backward_into),
+    "sigmoid": Activation(sigmoid, sigmoid_backward, sigmoid_backward_into),
     "softmax": Activation(softmax, softmax_backward),
     "gelu": Activation(gelu, gelu_backward),
     "softplus": Activation(softplus, softplus_backward),

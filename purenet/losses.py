@@ -16,7 +16,6 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from purenet._registry import lookup
-from purenet.activations import sigmoid, softmax
 
 Array = np.ndarray
 
@@ -27,8 +26,8 @@ class Loss(NamedTuple):
 
 
 class FusedLoss(NamedTuple):
-    value: Callable[[Array, Array], float]        # (Z, y) -> mean loss, from logits
-    gradient: Callable[[Array, Array], Array]     # (Z, y) -> dL/dZ
+    value: Callable[[Array, Array], float]          # (Z, y) -> mean loss, from logits
+    gradient: Callable[[Array, Array, Array], Array]  # (Z, A, y) -> dL/dZ; A = output(Z)
 
 
 def _clip_probability(A: Array) -> Array:
@@ -54,9 +53,9 @@ def bce_logits_value(Z: Array, y: Array) -> float:
     return float(np.mean(np.maximum(Z, 0) - Z * y + np.log1p(np.exp(-np.abs(Z)))))
 
 
-def bce_logits_gradient(Z: Array, y: Array) -> Array:
+def bce_logits_gradient(Z: Array, A: Array, y: Array) -> Array:
     # With a sigmoid output, d(loss)/dZ collapses exactly to (y_hat - y) / size.
-    return (sigmoid(Z) - y) / Z.size
+    return (A - y) / Z.size
 
 
 # --- categorical cross-entropy --------------------------------------------------------
@@ -100,10 +99,10 @@ def cce_logits_value(Z: Array, y: Array) -> float:
     return float(-np.mean(_picked(_log_softmax(Z), y)))
 
 
-def cce_logits_gradient(Z: Array, y: Array) -> Array:
+def cce_logits_gradient(Z: Array, A: Array, y: Array) -> Array:
     # With a softmax output, d(loss)/dZ collapses exactly to (y_hat - y) / n_samples,
     # provided each target row sums to one (validate.check_targets ensures it).
-    D = _minus_target(softmax(Z), y)
+    D = _minus_target(A, y)
     D /= len(Z)
     return D
 

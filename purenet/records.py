@@ -225,6 +225,21 @@ class Grads:
 
     layers: tuple[Dense, ...] = attrs.field(converter=_dense_tuple)
 
+    @classmethod
+    def trusted(cls, layers: tuple[Dense, ...]) -> "Grads":
+        """Build from Dense records the engine made (hot path): no checks."""
+        grads = object.__new__(cls)
+        object.__setattr__(grads, "layers", layers)
+        return grads
+
+
+def _freeze_own(arrays: Iterable[Array | None]) -> tuple[Array | None, ...]:
+    """Mark arrays the engine made itself read-only, in place (no views)."""
+    for array in arrays:
+        if array is not None:
+            array.flags.writeable = False
+    return tuple(arrays)
+
 
 @attrs.frozen(eq=False)
 class Cache:
@@ -237,6 +252,22 @@ class Cache:
     outputs: tuple[Array, ...] = attrs.field(converter=lambda xs: tuple(map(readonly, xs)))
     masks: tuple[Array | None, ...] = attrs.field(
         converter=lambda xs: tuple(None if m is None else readonly(m) for m in xs))
+
+    @classmethod
+    def trusted(cls, inputs: list[Array], pre_activations: list[Array], outputs: list[Array],
+                masks: list[Array | None]) -> "Cache":
+        """Build from ``forward``'s own arrays (hot path): frozen in place, except the
+        arrays the caller also holds (its input, and the output ``forward`` returns, which
+        an identity output layer shares with its pre-activation): those get read-only
+        views."""
+        cache = object.__new__(cls)
+        for name, arrays, shared in (("inputs", inputs, 0), ("pre_activations", pre_activations, -1),
+                                     ("outputs", outputs, -1), ("masks", masks, None)):
+            frozen = list(arrays)
+            if shared is not None:
+                frozen[shared] = readonly(frozen[shared])
+            object.__setattr__(cache, name, _freeze_own(frozen))
+        return cache
 
 
 @attrs.frozen(eq=False)

@@ -26,8 +26,18 @@ def _numeric_array(value: Any, name: str) -> Array:
     return array
 
 
+def _all_finite(array: Array) -> bool:
+    # A sum is NaN or inf when any entry is, and needs no boolean copy of the data (which
+    # for a large training set would be the biggest allocation of a fit); only a sum that
+    # overflows from finite entries needs the entry-by-entry check.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(array.sum()):
+            return True
+    return bool(np.isfinite(array).all())
+
+
 def _check_finite(array: Array, name: str) -> None:
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
+    if array.dtype.kind == "f" and not _all_finite(array):
         bad = np.argwhere(~np.isfinite(array))
         raise ValueError(
             f"{name} holds {len(bad)} NaN or inf value(s), the first at index "
