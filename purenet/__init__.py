@@ -1,55 +1,66 @@
-"""purenet: a functional, pure-state NumPy engine for dense neural networks."""
+"""purenet: a functional, pure-state NumPy engine for dense neural networks.
+
+The functional core (records, activations, losses, initializers, forward and backward) is
+imported with the package. Training, checkpointing and experiment files are loaded on first
+use (PEP 562), so ``import purenet`` stays fast and never pulls in h5py or scikit-learn.
+"""
 
 __version__ = "0.1.0"
 
-from purenet import optim, schedules
+import importlib
+
 from purenet.activations import ACTIVATIONS
 from purenet.errors import (CheckpointError, CheckpointMismatchError, CheckpointNotFoundError,
                             CorruptCheckpointError, NotACheckpointError,
                             UnsupportedCheckpointError)
 from purenet.initializers import INITIALIZERS
-from purenet.interrupts import TrainingInterrupted
 from purenet.losses import LOSSES
-from purenet.metrics import evaluate
 from purenet.network import backward, forward, init_params, loss_and_grads, predict
-from purenet.records import (
-                             Architecture,
-                             Batch,
-                             Cache,
-                             Dense,
-                             Grads,
-                             LayerSpec,
-                             Params,
-                             tree_leaves,
-                             tree_map,
-)
-from purenet.state import EarlyStopping, FitResult, History, RunSpec, TrainState
-from purenet.train import Callback, NonFiniteError, StepMetrics, fit, train_step
+from purenet.records import (Architecture, Batch, Cache, Dense, Grads, LayerSpec, Params,
+                             tree_leaves, tree_map)
 
-__all__ = [
-    "CheckpointError", "CheckpointMismatchError", "CheckpointNotFoundError", "Checkpointer",
-    "CorruptCheckpointError", "NotACheckpointError", "UnsupportedCheckpointError",
-    "load_checkpoint", "summarize_checkpoint",
-    "ExperimentError", "load_experiment", "run_experiment",
-    "ACTIVATIONS", "Architecture", "Batch", "Cache", "Callback", "Dense", "EarlyStopping",
-    "FitResult", "Grads", "History", "INITIALIZERS", "LOSSES", "LayerSpec", "NonFiniteError",
-    "Params", "RunSpec", "StepMetrics", "TrainState", "TrainingInterrupted", "backward",
-    "evaluate", "fit", "forward", "init_params", "loss_and_grads", "optim", "predict",
-    "schedules", "train_step", "tree_leaves", "tree_map",
-]
+# name -> (module, attribute in it); attribute None means the module itself.
+_LAZY = {
+    "optim": ("purenet.optim", None),
+    "schedules": ("purenet.schedules", None),
+    "fit": ("purenet.train", "fit"),
+    "train_step": ("purenet.train", "train_step"),
+    "Callback": ("purenet.train", "Callback"),
+    "NonFiniteError": ("purenet.train", "NonFiniteError"),
+    "StepMetrics": ("purenet.train", "StepMetrics"),
+    "TrainingInterrupted": ("purenet.interrupts", "TrainingInterrupted"),
+    "evaluate": ("purenet.metrics", "evaluate"),
+    "EarlyStopping": ("purenet.state", "EarlyStopping"),
+    "FitResult": ("purenet.state", "FitResult"),
+    "History": ("purenet.state", "History"),
+    "RunSpec": ("purenet.state", "RunSpec"),
+    "TrainState": ("purenet.state", "TrainState"),
+    "Checkpointer": ("purenet.checkpointer", "Checkpointer"),
+    "load_checkpoint": ("purenet.checkpointer", "load_checkpoint"),
+    "summarize_checkpoint": ("purenet.checkpoint", "summarize"),
+    "ExperimentError": ("purenet.schema", "ExperimentError"),
+    "load_experiment": ("purenet.experiment", "load_experiment"),
+    "run_experiment": ("purenet.runner", "run_experiment"),
+}
 
-# Checkpointing needs h5py, which is slow to import: load it on first use.
-_LAZY = {"Checkpointer": "purenet.checkpointer", "load_checkpoint": "purenet.checkpointer",
-         "summarize_checkpoint": "purenet.checkpoint",
-         # Experiment files: loaded on first use too (they reach for scikit-learn).
-         "ExperimentError": "purenet.schema", "load_experiment": "purenet.experiment",
-         "run_experiment": "purenet.runner"}
+__all__ = sorted([
+    "ACTIVATIONS", "Architecture", "Batch", "Cache", "CheckpointError",
+    "CheckpointMismatchError", "CheckpointNotFoundError", "CorruptCheckpointError", "Dense",
+    "Grads", "INITIALIZERS", "LOSSES", "LayerSpec", "NotACheckpointError", "Params",
+    "UnsupportedCheckpointError", "backward", "forward", "init_params", "loss_and_grads",
+    "predict", "tree_leaves", "tree_map", *_LAZY,
+])
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+    if name not in _LAZY:
+        raise AttributeError(f"module 'purenet' has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value   # later lookups skip this function
+    return value
 
-        module = importlib.import_module(_LAZY[name])
-        return getattr(module, "summarize" if name == "summarize_checkpoint" else name)
-    raise AttributeError(f"module 'purenet' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return __all__

@@ -8,7 +8,6 @@ contents with ``purenet.testing.assert_records_equal``.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import attrs
@@ -291,6 +290,8 @@ def tree_leaves(tree: Params | Grads) -> list[Array]:
 def params_digest(tree: Params | Grads) -> str:
     """SHA-256 over the arrays of ``tree`` in ``tree_leaves`` order, each preceded by its
     position, dtype and shape, so equal digests mean bit-identical parameters."""
+    import hashlib   # here, not at the top: it is the slowest import of the package's core
+
     digest = hashlib.sha256()
     for i, array in enumerate(tree_leaves(tree)):
         digest.update(f"{i}:{array.dtype.str}:{array.shape}\n".encode())
