@@ -206,7 +206,7 @@ def _progress_bar(progress: bool | None, total: int, initial: int):
     return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, leave=True)
 
 
-def _batch(state: TrainState, data: _Data, spec: RunSpec, order: Array) -> tuple[Array, Array]:
+def _batch(state: TrainState, data: _Data, order: Array) -> tuple[Array, Array]:
     if data.full_batch:
         return data.x, data.y    # no gather, no copy
     idx = batch_indices(order, state.batch_index, data.batch_size)
@@ -226,7 +226,7 @@ def _run(state: TrainState, spec: RunSpec, data: _Data, limit: int, epochs: int,
                                     spec.shuffle and not data.full_batch)
                 order_epoch = state.epoch
             try:
-                state, metrics = train_step_unchecked(state, *_batch(state, data, spec, order), spec)
+                state, metrics = train_step_unchecked(state, *_batch(state, data, order), spec)
             except NonFiniteError:
                 if checkpointer is not None:
                     checkpointer.finish(state, spec)   # the last good step, if not saved yet

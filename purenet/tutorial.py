@@ -32,6 +32,17 @@ __all__ = [
 ]
 
 
+# The seed document's network: 2 inputs, five relu layers, one sigmoid output.
+NN_ARCHITECTURE = [
+    {"input_dim": 2, "output_dim": 50, "activation": "relu"},
+    {"input_dim": 50, "output_dim": 100, "activation": "relu"},
+    {"input_dim": 100, "output_dim": 200, "activation": "relu"},
+    {"input_dim": 200, "output_dim": 100, "activation": "relu"},
+    {"input_dim": 100, "output_dim": 50, "activation": "relu"},
+    {"input_dim": 50, "output_dim": 1, "activation": "sigmoid"},
+]
+
+
 def init_layers(nn_architecture: LayerDicts, seed: int = 99) -> dict[str, Array]:
     """Parameters drawn as the document draws them: ``0.1 * N(0, 1)`` for every W and b.
 

@@ -20,16 +20,8 @@ import numpy as np
 from sklearn.datasets import make_circles
 from sklearn.model_selection import train_test_split
 
-from purenet.tutorial import full_forward_propagation, train
+from purenet.tutorial import NN_ARCHITECTURE, full_forward_propagation, train
 
-NN_ARCHITECTURE = [
-    {"input_dim": 2, "output_dim": 50, "activation": "relu"},
-    {"input_dim": 50, "output_dim": 100, "activation": "relu"},
-    {"input_dim": 100, "output_dim": 200, "activation": "relu"},
-    {"input_dim": 200, "output_dim": 100, "activation": "relu"},
-    {"input_dim": 100, "output_dim": 50, "activation": "relu"},
-    {"input_dim": 50, "output_dim": 1, "activation": "sigmoid"},
-]
 N_SAMPLES = 1000
 TEST_SIZE = 0.1
 DATA_SEED = 0

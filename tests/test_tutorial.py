@@ -12,14 +12,7 @@ import pytest
 from purenet import tutorial as t
 from purenet.testing import assert_pure, assert_records_equal
 
-NN_ARCHITECTURE = [
-    {"input_dim": 2, "output_dim": 50, "activation": "relu"},
-    {"input_dim": 50, "output_dim": 100, "activation": "relu"},
-    {"input_dim": 100, "output_dim": 200, "activation": "relu"},
-    {"input_dim": 200, "output_dim": 100, "activation": "relu"},
-    {"input_dim": 100, "output_dim": 50, "activation": "relu"},
-    {"input_dim": 50, "output_dim": 1, "activation": "sigmoid"},
-]
+NN_ARCHITECTURE = t.NN_ARCHITECTURE
 TWO_LAYERS = [
     {"input_dim": 4, "output_dim": 3, "activation": "relu"},
     {"input_dim": 3, "output_dim": 1, "activation": "sigmoid"},
