@@ -1,0 +1,46 @@
+"""The package's public face: what `import purenet` loads, and that every exported name resolves."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import purenet as pn
+
+HEAVY = ("sklearn", "h5py", "matplotlib", "tqdm", "scipy", "torch")
+
+
+def test_import_purenet_loads_no_heavy_module():
+    code = ("import json, sys, purenet; "
+            f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                       text=True, check=True).stdout)
+    assert loaded == []
+
+
+def test_fit_and_optim_do_not_load_heavy_modules_either():
+    code = ("import json, sys, purenet as pn; pn.fit; pn.optim.adam; pn.schedules.constant; "
+            f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                       text=True, check=True).stdout)
+    assert loaded == []
+
+
+@pytest.mark.parametrize("name", pn.__all__)
+def test_every_exported_name_resolves(name):
+    assert getattr(pn, name) is not None
+    assert name in dir(pn)
+
+
+def test_from_import_of_a_lazy_name_works():
+    from purenet import Checkpointer, fit, optim
+
+    assert callable(fit) and callable(Checkpointer) and callable(optim.adam)
+
+
+def test_unknown_attribute_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'fitt'"):
+        pn.fitt  # noqa: B018
