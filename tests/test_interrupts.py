@@ -16,6 +16,10 @@ from purenet.interrupts import DeferredInterrupts
 @pytest.fixture
 def restore_handlers():
     saved = {n: signal.getsignal(n) for n in (signal.SIGINT, signal.SIGTERM)}
+    # Start from Python's defaults: pytest run from a background job inherits SIGINT
+    # ignored, and DeferredInterrupts rightly leaves an ignored signal alone.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     yield
     for number, handler in saved.items():
         signal.signal(number, handler)

@@ -41,9 +41,12 @@ def data(tmp_path_factory) -> str:
 
 
 def spawn(data: str, directory: str, *args: str) -> subprocess.Popen:
+    # A child started from a background job inherits SIGINT ignored (and purenet keeps an
+    # ignored signal ignored); give it the default, as a terminal would.
     return subprocess.Popen(script("_train_child.py") + [data, str(directory), *args],
                             env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def run_to_end(data: str, directory: str, *args: str) -> dict:
