@@ -16,7 +16,8 @@ from typing import Any, NamedTuple, Sequence
 import attrs
 import numpy as np
 
-from purenet.data import batch_indices, batches_per_epoch, check_batch_size, epoch_order
+from purenet.data import (batch_indices, batches_per_epoch, check_batch_size, epoch_order,
+                          gather)
 from purenet.interrupts import DeferredInterrupts, TrainingInterrupted
 from purenet.losses import CLASSIFICATION_LOSSES, resolve_loss
 from purenet.metrics import count_correct, evaluate_unchecked
@@ -210,7 +211,7 @@ def _batch(state: TrainState, data: _Data, order: Array) -> tuple[Array, Array]:
     if data.full_batch:
         return data.x, data.y    # no gather, no copy
     idx = batch_indices(order, state.batch_index, data.batch_size)
-    return np.take(data.x, idx, axis=0), np.take(data.y, idx, axis=0)
+    return gather(data.x, idx), gather(data.y, idx)
 
 
 def _run(state: TrainState, spec: RunSpec, data: _Data, limit: int, epochs: int,
