@@ -104,3 +104,19 @@ def state_at(spec: RunSpec, step: int, val_losses: tuple[float, ...] = ()):
                                  val_loss=value, val_accuracy=1 - value)
     return attrs.evolve(initial_state_for(spec), step=step, epoch=len(val_losses),
                         history=history)
+
+
+class FileProxy:
+    """A file object passed through, for tests that intercept writes (subclass ``write``)."""
+
+    def __init__(self, fh) -> None:
+        self.fh = fh
+
+    def __getattr__(self, name):
+        return getattr(self.fh, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.fh.close()

@@ -26,6 +26,7 @@ import sys
 import time
 
 import numpy as np
+from _checkpoint_common import FileProxy
 
 import purenet as pn
 from purenet import optim, schedules
@@ -47,11 +48,12 @@ class SayStarted(pn.Callback):
             self.said = True
 
 
-class _PausingFile:
+class _PausingFile(FileProxy):
     """Lets the first write through, then pauses: a half-written file."""
 
     def __init__(self, fh, pause) -> None:
-        self.fh, self.pause, self.writes = fh, pause, 0
+        super().__init__(fh)
+        self.pause, self.writes = pause, 0
 
     def write(self, data):
         self.writes += 1
@@ -60,19 +62,9 @@ class _PausingFile:
             self.pause()
         return self.fh.write(data)
 
-    def __getattr__(self, name):
-        return getattr(self.fh, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.fh.close()
-
 
 def install_pause(point: str, step: int) -> None:
-    from purenet import sealed
-    from purenet import checkpointer
+    from purenet import checkpointer, sealed
 
     name = f"step-{step:08d}.h5"
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from _checkpoint_common import (
     ARCH,
+    FileProxy,
     child_env,
     load_in_child,
     moons,
@@ -118,25 +119,13 @@ def test_an_injected_enospc_in_fsync_removes_the_temp_file(tmp_path, monkeypatch
     assert ck.last_saved_step == 1
 
 
-class _HalfWriter:
+class _HalfWriter(FileProxy):
     """A file whose writes stop half-way with ENOSPC, leaving a torn temp file behind."""
-
-    def __init__(self, fh) -> None:
-        self.fh = fh
 
     def write(self, data) -> int:
         self.fh.write(bytes(data)[:len(data) // 2])
         self.fh.flush()
         _enospc()
-
-    def __getattr__(self, name):
-        return getattr(self.fh, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.fh.close()
 
 
 def test_an_injected_enospc_mid_write_removes_the_torn_temp_file(tmp_path, monkeypatch):
