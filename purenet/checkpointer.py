@@ -103,16 +103,6 @@ def _plain(config: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(config))
 
 
-def _comparable(value: Any) -> Any:
-    """Lists become dicts keyed by position, so that ``config_differences`` names each
-    differing entry (``architecture.1.activation``) rather than the whole list."""
-    if isinstance(value, dict):
-        return {k: _comparable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return {str(i): _comparable(v) for i, v in enumerate(value)}
-    return value
-
-
 class Checkpointer:
     """Saves a run's state to ``directory`` as ``fit`` tells it to.
 
@@ -165,8 +155,7 @@ class Checkpointer:
         found = newest_valid(self.directory)
         if found is None:
             return None
-        differences = config_differences(_comparable(_plain(spec.config())),
-                                         _comparable(found.config))
+        differences = config_differences(_plain(spec.config()), found.config)
         if differences:
             raise CheckpointMismatchError(
                 f"{found.path} belongs to a different run; refusing to resume:\n  "

@@ -21,7 +21,7 @@ import attrs
 from purenet.datasets import Scaler
 from purenet.experiment import Experiment, load_experiment
 from purenet.records import Params
-from purenet.state import HISTORY_COLUMNS, History
+from purenet.state import HISTORY_COLUMNS, History, config_differences
 
 CONFIG, SCALER, HISTORY, SUMMARY, CHECKPOINTS = (
     "config.toml", "scaler.json", "history.csv", "summary.json", "checkpoints")
@@ -36,19 +36,6 @@ class RunDirectoryError(ValueError):
 
 def default_run_dir(experiment: Experiment) -> str:
     return os.path.join("runs", experiment.name)
-
-
-def config_differences(expected: Mapping[str, Any], found: Mapping[str, Any],
-                       prefix: str = "") -> list[str]:
-    """Every dotted key on which two resolved configs differ, one line each."""
-    lines = []
-    for key in sorted(set(expected) | set(found), key=str):
-        a, b = expected.get(key), found.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            lines += config_differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            lines.append(f"{prefix}{key}: now {a!r}, the run has {b!r}")
-    return lines
 
 
 def write_atomic(path: str, text: str) -> None:
@@ -110,7 +97,8 @@ def claim(run_dir: str, config: Mapping[str, Any], resume: bool, force: bool) ->
         if os.path.exists(path):
             with open(path, "rb") as fh:
                 previous = tomllib.load(fh)
-            differences = config_differences(_comparable(config), _comparable(previous))
+            differences = config_differences(_comparable(config), _comparable(previous),
+                                             "{key}: now {expected!r}, the run has {found!r}")
             if differences:
                 raise RunDirectoryError(
                     f"cannot resume the run in {run_dir}: its config differs from this one "

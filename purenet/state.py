@@ -162,21 +162,28 @@ class RunSpec:
         }
 
 
-def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
+def _flatten(config: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts and lists as one level of dotted keys (list entries by position), so a
+    difference is named down to the entry (``architecture.1.activation``)."""
+    if isinstance(config, dict):
+        items = config.items()
+    elif isinstance(config, (list, tuple)):
+        items = enumerate(config)
+    else:
+        return {prefix[:-1]: config}
+    flat: dict[str, Any] = {}
+    for key, value in items:
+        flat.update(_flatten(value, f"{prefix}{key}."))
     return flat
 
 
-def config_differences(expected: dict[str, Any], found: dict[str, Any]) -> list[str]:
-    """Every setting on which two ``RunSpec.config()`` dicts differ, one readable line
-    each (nested settings by dotted name, e.g. ``optimizer.learning_rate.value``)."""
+def config_differences(expected: dict[str, Any], found: dict[str, Any],
+                       line: str = "{key}: this run has {expected!r}, the checkpoint {found!r}"
+                       ) -> list[str]:
+    """Every setting on which two configs (e.g. ``RunSpec.config()`` dicts) differ, one
+    ``line`` each, formatted with ``key`` (dotted), ``expected`` and ``found``."""
     expected, found = _flatten(expected), _flatten(found)
     absent = "(not set)"
-    return [f"{k}: this run has {expected.get(k, absent)!r}, the checkpoint "
-            f"{found.get(k, absent)!r}"
-            for k in sorted(set(expected) | set(found)) if expected.get(k, absent) != found.get(k, absent)]
+    return [line.format(key=k, expected=expected.get(k, absent), found=found.get(k, absent))
+            for k in sorted(set(expected) | set(found))
+            if expected.get(k, absent) != found.get(k, absent)]
