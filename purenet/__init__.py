@@ -43,13 +43,19 @@ _LAZY = {
     "run_experiment": ("purenet.runner", "run_experiment"),
 }
 
-__all__ = sorted([
-    "ACTIVATIONS", "Architecture", "Batch", "Cache", "CheckpointError",
-    "CheckpointMismatchError", "CheckpointNotFoundError", "CorruptCheckpointError", "Dense",
-    "Grads", "INITIALIZERS", "LOSSES", "LayerSpec", "NotACheckpointError", "Params",
-    "UnsupportedCheckpointError", "backward", "forward", "init_params", "loss_and_grads",
-    "predict", "tree_leaves", "tree_map", *_LAZY,
-])
+# A literal list, so that tools see the re-exports; tests/test_package.py checks it
+# resolves name by name.
+__all__ = [
+    "ACTIVATIONS", "Architecture", "Batch", "Cache", "Callback", "CheckpointError",
+    "CheckpointMismatchError", "CheckpointNotFoundError", "Checkpointer",
+    "CorruptCheckpointError", "Dense", "EarlyStopping", "ExperimentError", "FitResult", "Grads",
+    "History", "INITIALIZERS", "LOSSES", "LayerSpec", "NonFiniteError", "NotACheckpointError",
+    "Params", "RunSpec", "StepMetrics", "TrainState", "TrainingInterrupted",
+    "UnsupportedCheckpointError", "backward", "evaluate", "fit", "forward", "init_params",
+    "load_checkpoint", "load_experiment", "loss_and_grads", "optim", "predict",
+    "run_experiment", "schedules", "summarize_checkpoint", "train_step", "tree_leaves",
+    "tree_map",
+]
 
 
 def __getattr__(name: str):

@@ -29,6 +29,10 @@ def test_every_exported_name_resolves(name):
     assert name in dir(pn)
 
 
+def test_all_lists_every_lazy_name():
+    assert set(pn._LAZY) <= set(pn.__all__)
+
+
 def test_from_import_of_a_lazy_name_works():
     from purenet import Checkpointer, fit, optim
 
