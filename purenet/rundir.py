@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 import attrs
 
+from purenet import atomic
 from purenet.datasets import Scaler
 from purenet.experiment import Experiment, load_experiment
 from purenet.records import Params
@@ -39,13 +40,8 @@ def default_run_dir(experiment: Experiment) -> str:
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file and a rename: never half a file."""
-    temp = f"{path}.tmp-{os.getpid()}"
-    with open(temp, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(temp, path)
+    """Write ``text`` (UTF-8) to ``path`` through a temp file and a rename: never half a file."""
+    atomic.fsync_directory(os.path.dirname(atomic.write_atomic(path, text.encode("utf-8"))))
 
 
 def _without_none(config: Any) -> Any:

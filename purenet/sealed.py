@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import zlib
 
-from purenet import __version__
+from purenet import __version__, atomic
 from purenet.errors import (CheckpointError, CheckpointNotFoundError, CorruptCheckpointError,
                             NotACheckpointError, UnsupportedCheckpointError)
 
@@ -43,20 +42,6 @@ def seal(body: bytes | memoryview, format_version: int = FORMAT_VERSION) -> byte
     return text.ljust(USERBLOCK_SIZE, b"\0")
 
 
-def fsync_directory(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def temp_path_for(path: str) -> str:
-    """A temp name beside ``path``, unique to this process and call."""
-    directory, name = os.path.split(os.path.abspath(path))
-    return os.path.join(directory, f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-
-
 def write_sealed(path: str, body: memoryview | bytes) -> str:
     """Write ``seal(body) + body`` to ``path`` atomically: a temp file beside it, fsync,
     rename over, fsync the directory. A crash at any instant leaves either the old file or
@@ -66,28 +51,15 @@ def write_sealed(path: str, body: memoryview | bytes) -> str:
         CheckpointError: an OS error such as a full disk (the temp file is removed;
             whatever ``path`` held before is untouched).
     """
-    path = os.path.abspath(path)
-    temp = temp_path_for(path)
     try:
-        with open(temp, "xb") as fh:
-            fh.write(seal(body))
-            fh.write(body)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temp, path)
-    except BaseException as error:   # a signal or a full disk: never leave the temp behind
-        try:
-            os.remove(temp)
-        except OSError:
-            pass
-        if isinstance(error, OSError):
-            raise CheckpointError(
-                f"could not write checkpoint {path}: {error}. The temp file was removed and "
-                "earlier checkpoints are intact; free disk space or choose another directory"
-            ) from error
-        raise
+        path = atomic.write_atomic(path, seal(body), body)
+    except OSError as error:
+        raise CheckpointError(
+            f"could not write checkpoint {path}: {error}. The temp file was removed and "
+            "earlier checkpoints are intact; free disk space or choose another directory"
+        ) from error
     try:
-        fsync_directory(os.path.dirname(path))
+        atomic.fsync_directory(os.path.dirname(path))
     except OSError as error:
         raise CheckpointError(f"checkpoint {path} was written, but syncing its directory "
                               f"failed ({error}); it may not survive a power loss") from error

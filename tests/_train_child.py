@@ -64,7 +64,7 @@ class _PausingFile(FileProxy):
 
 
 def install_pause(point: str, step: int) -> None:
-    from purenet import checkpointer, sealed
+    from purenet import atomic, checkpointer
 
     name = f"step-{step:08d}.h5"
 
@@ -77,7 +77,7 @@ def install_pause(point: str, step: int) -> None:
             fh = builtins.open(path, mode, *args, **kwargs)
             is_temp = os.path.basename(path).startswith(f".{name}.tmp-")
             return _PausingFile(fh, pause) if is_temp and "x" in mode else fh
-        sealed.open = opener
+        atomic.open = opener
     elif point == "replace":
         real_replace = os.replace
 
@@ -87,13 +87,13 @@ def install_pause(point: str, step: int) -> None:
             return real_replace(src, dst)
         os.replace = replace
     elif point == "fsync-dir":
-        real_sync = sealed.fsync_directory
+        real_sync = atomic.fsync_directory
 
         def sync(directory):
             if os.path.exists(os.path.join(directory, name)):
                 pause()
             return real_sync(directory)
-        sealed.fsync_directory = sync
+        atomic.fsync_directory = sync
     elif point == "read-back":
         real_read = checkpointer.read_checkpoint
 

@@ -28,7 +28,7 @@ from _checkpoint_common import (
 )
 
 import purenet as pn
-from purenet import checkpoint, checkpointer, optim, sealed
+from purenet import atomic, checkpoint, checkpointer, optim
 from purenet.checkpoint import read_checkpoint
 from purenet.records import tree_leaves
 
@@ -110,7 +110,7 @@ def test_an_injected_enospc_in_fsync_removes_the_temp_file(tmp_path, monkeypatch
     ck = pn.Checkpointer(tmp_path, every_steps=1, keep=2)
     ck.save(state_at(spec, 1), spec)
     before = snapshot(tmp_path)
-    monkeypatch.setattr(sealed.os, "fsync", _enospc)
+    monkeypatch.setattr(atomic.os, "fsync", _enospc)
     with pytest.raises(pn.CheckpointError, match=r"No space left on device \(injected\).*free "
                                                  r"disk space or choose another directory"):
         ck.save(state_at(spec, 2), spec)
@@ -138,7 +138,7 @@ def test_an_injected_enospc_mid_write_removes_the_torn_temp_file(tmp_path, monke
     def half_open(path, mode="r", *args, **kwargs):
         torn.append(path)
         return _HalfWriter(open(path, mode, *args, **kwargs))
-    monkeypatch.setattr(sealed, "open", half_open, raising=False)
+    monkeypatch.setattr(atomic, "open", half_open, raising=False)
     with pytest.raises(pn.CheckpointError, match="No space left"):
         ck.save(state_at(spec, 2), spec)
     monkeypatch.undo()

@@ -1,0 +1,46 @@
+"""Replacing a file so that a crash at any instant leaves the old one or the complete new one."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+
+def temp_path_for(path: str) -> str:
+    """A hidden temp name beside ``path``, unique to this process and call."""
+    directory, name = os.path.split(os.path.abspath(path))
+    return os.path.join(directory, f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def fsync_directory(directory: str) -> None:
+    """Make a rename in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: str, *chunks: bytes | memoryview) -> str:
+    """Write ``chunks`` to a temp file beside ``path``, fsync it and rename it over ``path``.
+
+    On any failure (a full disk, a signal) the temp file is removed and the error re-raised;
+    whatever ``path`` held before is untouched. The caller fsyncs the directory
+    (``fsync_directory``) to make the rename itself durable. Returns the absolute path.
+    """
+    path = os.path.abspath(path)
+    temp = temp_path_for(path)
+    try:
+        with open(temp, "xb") as fh:
+            for chunk in chunks:
+                fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.remove(temp)
+        except OSError:
+            pass
+        raise
+    return path
