@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from purenet.metrics import evaluate
 from purenet.network import predict
 from purenet.rundir import Run, load_run
 from purenet.runner import prepare_data
@@ -82,15 +83,14 @@ def _decision_boundary(plt: Any, run: Run, path: str) -> str | None:
                    linewidths=1)
         fig.colorbar(surface, ax=ax, label="P(class 1)")
         labels = np.asarray(y).reshape(len(y), -1)[:, 0]
-        predicted = (np.asarray(predict(params, scaler.transform_x(x)))[:, 0] > 0.5)
     else:                             # softmax: the most probable class
         n_classes = probabilities.shape[1]
         ax.contourf(g0, g1, probabilities.argmax(axis=1).reshape(g0.shape),
                     levels=np.arange(n_classes + 1) - 0.5, cmap="Spectral", alpha=0.8)
         labels = np.asarray(y)
-        predicted = np.asarray(predict(params, scaler.transform_x(x))).argmax(axis=1)
     ax.scatter(x[:, 0], x[:, 1], c=labels, cmap="Spectral", edgecolors="black", s=28)
-    accuracy = float(np.mean(predicted == labels))
+    # evaluate counts correct samples by the same rule as training (0.5 threshold, argmax).
+    accuracy = evaluate(params, scaler.transform_x(x), y, loss=experiment.loss)["accuracy"]
     names = run.scaler.feature_names
     ax.set(xlabel=names[0], ylabel=names[1],
            title=f"{experiment.name}: test points, accuracy {accuracy:.1%}"

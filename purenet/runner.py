@@ -71,8 +71,7 @@ def measure(experiment: Experiment, params: Params, scaler: Scaler, x: np.ndarra
     """Loss and accuracy (classifiers) or loss, MSE, MAE, R^2 and the target's variance in
     the data's own units (regression) of ``params`` on raw ``(x, y)``."""
     xs = scaler.transform_x(x)
-    target = y if experiment.classifier else scaler.transform_y(np.asarray(y, np.float64))
-    result = evaluate(params, xs, target, loss=experiment.loss)
+    result = evaluate(params, xs, _target(experiment, scaler, y), loss=experiment.loss)
     out = {f"{prefix}loss": result["loss"]}
     if experiment.classifier:
         out[f"{prefix}accuracy"] = result["accuracy"]
