@@ -9,38 +9,38 @@ __version__ = "0.1.0"
 
 import importlib
 
-from purenet.activations import ACTIVATIONS
+from purenet.core.activations import ACTIVATIONS
 from purenet.errors import (CheckpointError, CheckpointMismatchError, CheckpointNotFoundError,
                             CorruptCheckpointError, NotACheckpointError,
                             UnsupportedCheckpointError)
-from purenet.initializers import INITIALIZERS
-from purenet.losses import LOSSES
-from purenet.network import backward, forward, init_params, loss_and_grads, predict
-from purenet.records import (Architecture, Batch, Cache, Dense, Grads, LayerSpec, Params,
+from purenet.core.initializers import INITIALIZERS
+from purenet.core.losses import LOSSES
+from purenet.core.network import backward, forward, init_params, loss_and_grads, predict
+from purenet.core.records import (Architecture, Batch, Cache, Dense, Grads, LayerSpec, Params,
                              tree_leaves, tree_map)
 
 # name -> (module, attribute in it); attribute None means the module itself.
 _LAZY = {
     "optim": ("purenet.optim", None),
-    "schedules": ("purenet.schedules", None),
-    "fit": ("purenet.train", "fit"),
-    "train_step": ("purenet.train", "train_step"),
-    "Callback": ("purenet.train", "Callback"),
-    "NonFiniteError": ("purenet.train", "NonFiniteError"),
-    "StepMetrics": ("purenet.train", "StepMetrics"),
-    "TrainingInterrupted": ("purenet.interrupts", "TrainingInterrupted"),
-    "evaluate": ("purenet.metrics", "evaluate"),
-    "EarlyStopping": ("purenet.state", "EarlyStopping"),
-    "FitResult": ("purenet.state", "FitResult"),
-    "History": ("purenet.state", "History"),
-    "RunSpec": ("purenet.state", "RunSpec"),
-    "TrainState": ("purenet.state", "TrainState"),
-    "Checkpointer": ("purenet.checkpointer", "Checkpointer"),
-    "load_checkpoint": ("purenet.checkpointer", "load_checkpoint"),
-    "summarize_checkpoint": ("purenet.checkpoint", "summarize"),
-    "ExperimentError": ("purenet.schema", "ExperimentError"),
-    "load_experiment": ("purenet.experiment", "load_experiment"),
-    "run_experiment": ("purenet.runner", "run_experiment"),
+    "schedules": ("purenet.optim.schedules", None),
+    "fit": ("purenet.train.loop", "fit"),
+    "train_step": ("purenet.train.loop", "train_step"),
+    "Callback": ("purenet.train.loop", "Callback"),
+    "NonFiniteError": ("purenet.train.loop", "NonFiniteError"),
+    "StepMetrics": ("purenet.train.loop", "StepMetrics"),
+    "TrainingInterrupted": ("purenet.train.interrupts", "TrainingInterrupted"),
+    "evaluate": ("purenet.train.metrics", "evaluate"),
+    "EarlyStopping": ("purenet.train.state", "EarlyStopping"),
+    "FitResult": ("purenet.train.state", "FitResult"),
+    "History": ("purenet.train.state", "History"),
+    "RunSpec": ("purenet.train.state", "RunSpec"),
+    "TrainState": ("purenet.train.state", "TrainState"),
+    "Checkpointer": ("purenet.checkpoint.policy", "Checkpointer"),
+    "load_checkpoint": ("purenet.checkpoint.policy", "load_checkpoint"),
+    "summarize_checkpoint": ("purenet.checkpoint.format", "summarize"),
+    "ExperimentError": ("purenet.experiment.schema", "ExperimentError"),
+    "load_experiment": ("purenet.experiment.config", "load_experiment"),
+    "run_experiment": ("purenet.experiment.runner", "run_experiment"),
 }
 
 # A literal list, so that tools see the re-exports; tests/test_package.py checks it

@@ -9,8 +9,8 @@ from typing import Any, Callable, Iterator
 import attrs
 import numpy as np
 
-from purenet.network import loss_and_grads
-from purenet.records import Batch, Params, tree_leaves, tree_map, tree_unflatten
+from purenet.core.network import loss_and_grads
+from purenet.core.records import Batch, Params, tree_leaves, tree_map, tree_unflatten
 
 Array = np.ndarray
 

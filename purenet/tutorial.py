@@ -6,8 +6,8 @@ layer's ``W`` is (output_dim, input_dim) and ``b`` is (output_dim, 1), and a lay
 the forward pass keeps ``"A0", "Z1", "A1", ...`` in a memory dict; gradients are
 ``{"dW1": ..., "db1": ..., ...}``.
 
-The activations and the cost come from the engine's tables (``purenet.activations``,
-``purenet.losses``), which are samples-major; each is handed the transpose, a free view, so
+The activations and the cost come from the engine's tables (``purenet.core.activations``,
+``purenet.core.losses``), which are samples-major; each is handed the transpose, a free view, so
 that softmax normalises over the right axis and element-wise functions are unaffected.
 Unlike the document, nothing here writes into its arguments or seeds numpy's global RNG.
 """
@@ -18,9 +18,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from purenet.activations import get_activation
-from purenet.losses import bce_value
-from purenet.records import Architecture, as_architecture
+from purenet.core.activations import get_activation
+from purenet.core.losses import bce_value
+from purenet.core.records import Architecture, as_architecture
 
 Array = np.ndarray
 LayerDicts = Sequence[Mapping[str, Any]] | Architecture
@@ -115,7 +115,7 @@ def single_layer_forward_propagation(A_prev: Array, W_curr: Array, b_curr: Array
         A_prev: (input_dim, n_samples).
         W_curr: (output_dim, input_dim).
         b_curr: (output_dim, 1).
-        activation: any name in ``purenet.activations.ACTIVATIONS``.
+        activation: any name in ``purenet.core.activations.ACTIVATIONS``.
 
     Returns:
         ``(A_curr, Z_curr)``, both (output_dim, n_samples).
@@ -190,7 +190,7 @@ def single_layer_backward_propagation(dA_curr: Array, W_curr: Array, b_curr: Arr
 def cost_gradient(Y_hat: Array, Y: Array) -> Array:
     """d/dY_hat of the cross-entropy summed over samples, unclipped as the document has it.
 
-    ``purenet.losses.bce_gradient`` clips Y_hat into (0, 1) first, which a sigmoid output
+    ``purenet.core.losses.bce_gradient`` clips Y_hat into (0, 1) first, which a sigmoid output
     always is; the document's own example feeds a Y_hat outside (0, 1), so its numbers only
     reproduce without the clip.
     """

@@ -18,8 +18,8 @@ import numpy as np
 from sklearn.datasets import make_moons
 
 import purenet as pn
-from purenet.records import params_digest
-from purenet.state import RunSpec, TrainState
+from purenet.core.records import params_digest
+from purenet.train.state import RunSpec, TrainState
 
 NN_ARCHITECTURE = [
     {"input_dim": 2, "output_dim": 16, "activation": "relu"},

@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 
 import purenet as pn
-from purenet import optim, schedules
-from purenet.state import History, RunSpec
-from purenet.train import initial_state_for
+from purenet import optim
+from purenet.optim import schedules
+from purenet.train.state import History, RunSpec
+from purenet.train.loop import initial_state_for
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(TESTS)

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _checkpoint_common import small_spec, state_at
 
 import purenet as pn
-from purenet.records import params_digest
+from purenet.core.records import params_digest
 
 
 def main() -> None:

@@ -29,7 +29,8 @@ import numpy as np
 from _checkpoint_common import FileProxy
 
 import purenet as pn
-from purenet import optim, schedules
+from purenet import optim
+from purenet.optim import schedules
 
 ARCH = [
     {"input_dim": 2, "output_dim": 16, "activation": "relu", "dropout": 0.2},
@@ -64,7 +65,8 @@ class _PausingFile(FileProxy):
 
 
 def install_pause(point: str, step: int) -> None:
-    from purenet import atomic, checkpointer
+    from purenet.checkpoint import atomic
+    from purenet.checkpoint import policy as checkpointer
 
     name = f"step-{step:08d}.h5"
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from purenet.activations import ACTIVATIONS, get_activation
+from purenet.core.activations import ACTIVATIONS, get_activation
 from purenet.testing import assert_pure
 
 NAMES = sorted(ACTIVATIONS)

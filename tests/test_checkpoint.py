@@ -15,8 +15,10 @@ import pytest
 from _checkpoint_common import moons, small_spec, state_at
 
 import purenet as pn
-from purenet import optim, schedules, sealed
-from purenet.checkpoint import (
+from purenet import optim
+from purenet.optim import schedules
+from purenet.checkpoint import sealed
+from purenet.checkpoint.format import (
     FORMAT_NAME,
     FORMAT_VERSION,
     USERBLOCK_SIZE,
@@ -25,8 +27,8 @@ from purenet.checkpoint import (
     verify,
     write_checkpoint,
 )
-from purenet.records import params_digest, tree_leaves, tree_unflatten
-from purenet.state import EarlyStopping, RunSpec
+from purenet.core.records import params_digest, tree_leaves, tree_unflatten
+from purenet.train.state import EarlyStopping, RunSpec
 
 try:
     from purenet.testing import assert_records_equal

@@ -28,9 +28,12 @@ from _checkpoint_common import (
 )
 
 import purenet as pn
-from purenet import atomic, checkpoint, checkpointer, optim
-from purenet.checkpoint import read_checkpoint
-from purenet.records import tree_leaves
+from purenet.checkpoint import atomic
+from purenet.checkpoint import format as checkpoint
+from purenet.checkpoint import policy as checkpointer
+from purenet import optim
+from purenet.checkpoint.format import read_checkpoint
+from purenet.core.records import tree_leaves
 
 
 def steps_in(directory) -> list[int]:

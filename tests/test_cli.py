@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from purenet import cli
+from purenet.cli import commands as cli
 
 # One BLAS thread: bit identity across processes needs the same thread count.
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
@@ -192,7 +192,7 @@ def test_evaluate_on_the_test_split_and_on_a_file(work, tmp_path):
 
 
 def test_predict_applies_the_run_standardisation(work, tmp_path):
-    from purenet.rundir import load_run
+    from purenet.experiment.rundir import load_run
 
     x = np.array([[0.0, 0.5], [1.0, -0.4], [2.0, 0.3], [-1.0, 0.2]])
     path = tmp_path / "in.csv"

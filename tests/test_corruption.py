@@ -18,9 +18,10 @@ import pytest
 from _checkpoint_common import ARCH, load_in_child, moons, small_spec, state_at
 
 import purenet as pn
-from purenet import optim, schedules
-from purenet.checkpoint import USERBLOCK_SIZE, write_checkpoint
-from purenet.checkpointer import CheckpointWarning
+from purenet import optim
+from purenet.optim import schedules
+from purenet.checkpoint.format import USERBLOCK_SIZE, write_checkpoint
+from purenet.checkpoint.policy import CheckpointWarning
 
 FLIP_SEED = 20240611
 N_FLIPS_ANYWHERE = 120

@@ -1,11 +1,11 @@
-"""Tests for purenet.data: deterministic epoch order, batch counts, splits."""
+"""Tests for purenet.train.data: deterministic epoch order, batch counts, splits."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from purenet.data import (batch_indices, batches_per_epoch, check_batch_size, epoch_order,
+from purenet.train.data import (batch_indices, batches_per_epoch, check_batch_size, epoch_order,
                           gather, train_validation_split)
 
 # --- epoch order ----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Experiment files (purenet.experiment, schema, datasets) and runs (purenet.runner),
+"""Experiment files (purenet.experiment.config, schema, datasets) and runs (purenet.experiment.runner),
 in process: parsing, defaults, errors that name key, file and line, data, run directories."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import tomllib
 import numpy as np
 import pytest
 
-from purenet.datasets import read_file
-from purenet.experiment import load_experiment
-from purenet.rundir import RunDirectoryError, load_run
-from purenet.runner import prepare_data, run_experiment
-from purenet.schema import ExperimentError, dump_toml, find_line, parse_override
+from purenet.experiment.datasets import read_file
+from purenet.experiment.config import load_experiment
+from purenet.experiment.rundir import RunDirectoryError, load_run
+from purenet.experiment.runner import prepare_data, run_experiment
+from purenet.experiment.schema import ExperimentError, dump_toml, find_line, parse_override
 
 SCRIPTS = pathlib.Path(__file__).resolve().parent.parent / "scripts"
 

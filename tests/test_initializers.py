@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import purenet as pn
-from purenet.initializers import INITIALIZERS, get_initializer
-from purenet.records import tree_leaves
+from purenet.core.initializers import INITIALIZERS, get_initializer
+from purenet.core.records import tree_leaves
 from purenet.testing import assert_pure, assert_records_equal
 
 FAN_IN, FAN_OUT = 400, 300

@@ -9,8 +9,8 @@ import signal
 
 import pytest
 
-from purenet import interrupts
-from purenet.interrupts import DeferredInterrupts
+from purenet.train import interrupts
+from purenet.train.interrupts import DeferredInterrupts
 
 
 @pytest.fixture

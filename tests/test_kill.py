@@ -21,7 +21,7 @@ import pytest
 from _checkpoint_common import child_env, moons, script, step_files, temp_files
 
 import purenet as pn
-from purenet.checkpoint import read_checkpoint
+from purenet.checkpoint.format import read_checkpoint
 
 try:
     from purenet.testing import assert_records_equal

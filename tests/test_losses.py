@@ -4,8 +4,8 @@ logits."""
 import numpy as np
 import pytest
 
-from purenet.activations import sigmoid, softmax
-from purenet.losses import FUSED, LOSSES, get_loss, resolve_loss
+from purenet.core.activations import sigmoid, softmax
+from purenet.core.losses import FUSED, LOSSES, get_loss, resolve_loss
 from purenet.testing import assert_pure
 
 RNG = np.random.default_rng(0)
@@ -97,7 +97,7 @@ def test_fused_gradients_are_y_hat_minus_y_over_the_reduction():
 
 @pytest.mark.parametrize("pair", sorted(FUSED))
 def test_fused_equals_the_chain_rule_where_both_are_finite(pair):
-    from purenet.activations import ACTIVATIONS
+    from purenet.core.activations import ACTIVATIONS
 
     loss_name, activation = pair
     Z, y = (Z1, Y01) if activation == "sigmoid" else (Z2, IDS)

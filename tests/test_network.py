@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import purenet as pn
-from purenet.activations import ACTIVATIONS
-from purenet.records import tree_leaves, tree_map
+from purenet.core.activations import ACTIVATIONS
+from purenet.core.records import tree_leaves, tree_map
 from purenet.testing import assert_pure, assert_records_equal, check_grads
 
 N_SAMPLES, N_FEATURES = 7, 3

@@ -1,4 +1,4 @@
-"""Tests for purenet.optim: hand-worked update rules, PyTorch as an oracle, an Optax-style
+"""Tests for purenet.optim.optimizers: hand-worked update rules, PyTorch as an oracle, an Optax-style
 convergence table, purity, dtypes, validation and configs."""
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 import purenet as pn
-from purenet import optim, schedules
-from purenet.records import Architecture, Batch, Dense, Grads, Params, tree_leaves
+from purenet import optim
+from purenet.optim import schedules
+from purenet.core.records import Architecture, Batch, Dense, Grads, Params, tree_leaves
 
 try:
     from purenet.testing import assert_pure

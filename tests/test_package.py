@@ -34,7 +34,8 @@ def test_all_lists_every_lazy_name():
 
 
 def test_from_import_of_a_lazy_name_works():
-    from purenet import Checkpointer, fit, optim
+    from purenet import Checkpointer, fit
+    from purenet import optim
 
     assert callable(fit) and callable(Checkpointer) and callable(optim.adam)
 

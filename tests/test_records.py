@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import purenet as pn
-from purenet.records import (
+from purenet.core.records import (
     Dense,
     as_architecture,
     check_dtype,

@@ -12,9 +12,11 @@ import pytest
 from _checkpoint_common import ARCH, moons, snapshot, step_files
 
 import purenet as pn
-from purenet import machine, optim, schedules
-from purenet.checkpointer import CheckpointWarning
-from purenet.records import params_digest
+from purenet.checkpoint import machine
+from purenet import optim
+from purenet.optim import schedules
+from purenet.checkpoint.policy import CheckpointWarning
+from purenet.core.records import params_digest
 
 try:
     from purenet.testing import assert_records_equal

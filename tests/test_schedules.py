@@ -1,4 +1,4 @@
-"""Tests for purenet.schedules: values worked out by hand, validation, configs."""
+"""Tests for purenet.optim.schedules: values worked out by hand, validation, configs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from purenet.schedules import (SCHEDULES, as_schedule, constant, exponential_decay,
+from purenet.optim.schedules import (SCHEDULES, as_schedule, constant, exponential_decay,
                                schedule_from_config, step_decay, warmup_cosine_decay)
 
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import purenet as pn
-from purenet import network
-from purenet.records import Dense, tree_map
+from purenet.core import network
+from purenet.core.records import Dense, tree_map
 from purenet.testing import assert_pure, assert_records_equal, check_grads, differences
 
 ARCH = [

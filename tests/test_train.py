@@ -11,9 +11,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 import purenet as pn
-from purenet import optim, schedules
-from purenet.state import RunSpec
-from purenet.train import initial_state_for, train_step
+from purenet import optim
+from purenet.optim import schedules
+from purenet.train.state import RunSpec
+from purenet.train.loop import initial_state_for, train_step
 
 MOONS_ARCH = [
     {"input_dim": 2, "output_dim": 32, "activation": "relu"},
@@ -232,7 +233,7 @@ def test_full_batch_uses_every_sample_each_step(moons):
     (dict(epochs=-1), "epochs must be an int"),
     (dict(max_steps=1.5), "max_steps must be an int"),
     (dict(batch_size=0), "batch_size must be an int"),
-    (dict(optimizer="adam"), "optimizer must come from purenet.optim"),
+    (dict(optimizer="adam"), "optimizer must come from purenet.optim.optimizers"),
     (dict(dtype="float16"), "dtype must be one of"),
     (dict(validation_data=[1, 2, 3]), "validation_data must be a pair"),
 ])

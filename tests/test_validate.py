@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import purenet as pn
-from purenet.validate import check_targets, check_x
+from purenet.core.validate import check_targets, check_x
 
 BINARY = pn.Architecture.from_dicts([
     {"input_dim": 2, "output_dim": 4, "activation": "relu"},

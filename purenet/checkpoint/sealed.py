@@ -13,7 +13,8 @@ import hashlib
 import os
 import zlib
 
-from purenet import __version__, atomic
+from purenet import __version__
+from purenet.checkpoint import atomic
 from purenet.errors import (CheckpointError, CheckpointNotFoundError, CorruptCheckpointError,
                             NotACheckpointError, UnsupportedCheckpointError)
 

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 import attrs
 import numpy as np
 
-from purenet.activations import get_activation
+from purenet.core.activations import get_activation
 
 Array = np.ndarray
 DTYPES = ("float32", "float64")

@@ -1,4 +1,4 @@
-"""Running an experiment in a run directory (``purenet.rundir``): data, training, metrics.
+"""Running an experiment in a run directory (``purenet.experiment.rundir``): data, training, metrics.
 
 The data split is rebuilt from the resolved config and its seed, so a resumed run,
 ``purenet evaluate`` and ``purenet plot`` see exactly the data the run was trained on.
@@ -16,15 +16,15 @@ from typing import Any
 import attrs
 import numpy as np
 
-from purenet.datasets import MissingColumnError, Scaler, Splits, split
-from purenet.experiment import Experiment
-from purenet.metrics import evaluate
-from purenet.network import predict
-from purenet.records import Params, params_digest
-from purenet.rundir import (CHECKPOINTS, CONFIG, HISTORY, SCALER, SUMMARY, claim,
+from purenet.experiment.datasets import MissingColumnError, Scaler, Splits, split
+from purenet.experiment.config import Experiment
+from purenet.train.metrics import evaluate
+from purenet.core.network import predict
+from purenet.core.records import Params, params_digest
+from purenet.experiment.rundir import (CHECKPOINTS, CONFIG, HISTORY, SCALER, SUMMARY, claim,
                             default_run_dir, history_csv, write_atomic)
-from purenet.schema import dump_toml
-from purenet.train import fit
+from purenet.experiment.schema import dump_toml
+from purenet.train.loop import fit
 
 
 # --- data -----------------------------------------------------------------------------
@@ -132,7 +132,7 @@ def run_experiment(experiment: Experiment, run_dir: str | os.PathLike | None = N
                  + dump_toml(config) + "\n")
     write_atomic(os.path.join(run_dir, SCALER), splits.scaler.to_json())
 
-    from purenet.checkpointer import Checkpointer
+    from purenet.checkpoint.policy import Checkpointer
 
     policy = experiment.checkpoint
     checkpointer = Checkpointer(os.path.join(run_dir, CHECKPOINTS), policy.every_steps,

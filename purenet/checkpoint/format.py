@@ -39,19 +39,20 @@ import attrs
 import h5py
 import numpy as np
 
-from purenet import __version__, optim
+from purenet import __version__
+from purenet import optim
 from purenet.errors import (CheckpointError, CorruptCheckpointError, NotACheckpointError,
                             UnsupportedCheckpointError)
-from purenet import machine
-from purenet.sealed import FORMAT_VERSION, USERBLOCK_SIZE, read_sealed, write_sealed
-from purenet.records import (
+from purenet.checkpoint import machine
+from purenet.checkpoint.sealed import FORMAT_VERSION, USERBLOCK_SIZE, read_sealed, write_sealed
+from purenet.core.records import (
     Architecture,
     Dense,
     Grads,
     Params,
     params_digest,
 )
-from purenet.state import (
+from purenet.train.state import (
     HISTORY_COLUMNS,
     EarlyStoppingState,
     EpochTotals,

@@ -18,11 +18,11 @@ from typing import Any, Mapping
 
 import attrs
 
-from purenet import atomic
-from purenet.datasets import Scaler
-from purenet.experiment import Experiment, load_experiment
-from purenet.records import Params
-from purenet.state import HISTORY_COLUMNS, History, config_differences
+from purenet.checkpoint import atomic
+from purenet.experiment.datasets import Scaler
+from purenet.experiment.config import Experiment, load_experiment
+from purenet.core.records import Params
+from purenet.train.state import HISTORY_COLUMNS, History, config_differences
 
 CONFIG, SCALER, HISTORY, SUMMARY, CHECKPOINTS = (
     "config.toml", "scaler.json", "history.csv", "summary.json", "checkpoints")
@@ -122,7 +122,7 @@ class Run:
 
     run_dir: str
     experiment: Experiment
-    checkpoint: Any          # purenet.checkpoint.Checkpoint
+    checkpoint: Any          # purenet.checkpoint.format.Checkpoint
     scaler: Scaler
 
     @property
@@ -139,7 +139,7 @@ def load_run(run_dir: str | os.PathLike) -> Run:
     if not os.path.isfile(config):
         raise RunDirectoryError(f"{run_dir} is not a run directory (it has no {CONFIG}); "
                                 "make one with `purenet train CONFIG.toml`")
-    from purenet.checkpointer import load_checkpoint
+    from purenet.checkpoint.policy import load_checkpoint
 
     experiment = load_experiment(config)
     with open(os.path.join(run_dir, SCALER), encoding="utf-8") as fh:

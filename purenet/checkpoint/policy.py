@@ -14,11 +14,11 @@ import re
 import warnings
 from typing import Any
 
-from purenet import machine
-from purenet.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
+from purenet.checkpoint import machine
+from purenet.checkpoint.format import Checkpoint, read_checkpoint, write_checkpoint
 from purenet.errors import (CheckpointError, CheckpointMismatchError, CheckpointNotFoundError,
                             CheckpointWarning)
-from purenet.state import MONITORS, RunSpec, TrainState, config_differences
+from purenet.train.state import MONITORS, RunSpec, TrainState, config_differences
 
 CHECKPOINT_NAME = re.compile(r"^step-(\d+)\.h5$")
 TEMP_NAME = re.compile(r"^\.step-\d+\.h5\.tmp-(\d+)-[0-9a-f]+$")

@@ -1,7 +1,7 @@
 """Training: the pure ``train_step`` and the ``fit`` loop around it.
 
 ``fit`` validates everything once, then walks ``(epoch, batch)`` in the deterministic order
-of ``purenet.data``; each step is ``train_step``, a pure function of the state and a batch.
+of ``purenet.train.data``; each step is ``train_step``, a pure function of the state and a batch.
 A state taken after any step, passed back as ``initial_state`` (or restored from a
 checkpoint), continues to the same parameters bit for bit.
 """
@@ -16,20 +16,20 @@ from typing import Any, NamedTuple, Sequence
 import attrs
 import numpy as np
 
-from purenet.data import (batch_indices, batches_per_epoch, check_batch_size, epoch_order,
+from purenet.train.data import (batch_indices, batches_per_epoch, check_batch_size, epoch_order,
                           gather)
-from purenet.interrupts import DeferredInterrupts, TrainingInterrupted
-from purenet.losses import CLASSIFICATION_LOSSES, resolve_loss
-from purenet.metrics import count_correct, evaluate_unchecked
-from purenet.network import (
+from purenet.train.interrupts import DeferredInterrupts, TrainingInterrupted
+from purenet.core.losses import CLASSIFICATION_LOSSES, resolve_loss
+from purenet.train.metrics import count_correct, evaluate_unchecked
+from purenet.core.network import (
     backward_unchecked,
     forward_unchecked,
     init_params,
     l2_penalty,
     loss_value,
 )
-from purenet.optim import Optimizer, adam, apply_updates
-from purenet.records import (
+from purenet.optim.optimizers import Optimizer, adam, apply_updates
+from purenet.core.records import (
     Architecture,
     Batch,
     Params,
@@ -37,15 +37,15 @@ from purenet.records import (
     check_dtype,
     tree_leaves,
 )
-from purenet.rng import check_seed
-from purenet.state import (
+from purenet.core.rng import check_seed
+from purenet.train.state import (
     EarlyStopping,
     EpochTotals,
     FitResult,
     RunSpec,
     TrainState,
 )
-from purenet.validate import check_targets, check_x
+from purenet.core.validate import check_targets, check_x
 
 Array = np.ndarray
 
@@ -322,7 +322,7 @@ def fit(architecture: Architecture | Sequence[dict], x: Any, y: Any,
         architecture: an Architecture or the tutorial's list of layer dicts.
         x: (n_samples, n_features) training inputs.
         y: training targets (class ids, 0/1 labels, one-hot rows or regression values).
-        optimizer: from ``purenet.optim``; default ``adam(1e-3)``.
+        optimizer: from ``purenet.optim.optimizers``; default ``adam(1e-3)``.
         epochs: the number of epochs the whole run lasts (not "more epochs").
         batch_size: samples per step; None for the full batch.
         seed: decides the initial parameters, the data order and the dropout masks.
@@ -353,7 +353,7 @@ def fit(architecture: Architecture | Sequence[dict], x: Any, y: Any,
     if optimizer is None:
         optimizer = adam()
     if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must come from purenet.optim, got {type(optimizer).__name__}")
+        raise TypeError(f"optimizer must come from purenet.optim.optimizers, got {type(optimizer).__name__}")
     _check_count("epochs", epochs)
     _check_count("max_steps", max_steps, allow_none=True)
     spec = RunSpec(arch, optimizer, resolve_loss(loss, arch.output_activation),

@@ -25,10 +25,10 @@ An experiment file names everything a run needs (keys, defaults and meaning in
     output_dim = 32
     activation = "relu"     # dropout = 0.1 optional
 
-    [optimizer]             # name + the factory's arguments (purenet.optim)
+    [optimizer]             # name + the factory's arguments (purenet.optim.optimizers)
     name = "adam"
     clip_by_global_norm = 1.0      # optional, any of optim.TRANSFORMS
-    [optimizer.schedule]    # optional learning-rate schedule (purenet.schedules)
+    [optimizer.schedule]    # optional learning-rate schedule (purenet.optim.schedules)
     name = "warmup_cosine_decay"
     peak_value = 0.01
 
@@ -49,17 +49,17 @@ from typing import Any, Mapping, Sequence
 
 import attrs
 
-from purenet.activations import ACTIVATIONS
-from purenet.datasets import DataSpec, parse_data
-from purenet.initializers import INITIALIZERS
-from purenet.losses import CLASSIFICATION_LOSSES, LOSSES, resolve_loss
-from purenet.optim import OPTIMIZERS, TRANSFORMS, Optimizer, chain
-from purenet.records import DTYPES, Architecture, LayerSpec
-from purenet.schedules import SCHEDULES
-from purenet.schema import (REQUIRED, ExperimentError, Field, Source, boolean, choice, either,
+from purenet.core.activations import ACTIVATIONS
+from purenet.experiment.datasets import DataSpec, parse_data
+from purenet.core.initializers import INITIALIZERS
+from purenet.core.losses import CLASSIFICATION_LOSSES, LOSSES, resolve_loss
+from purenet.optim.optimizers import OPTIMIZERS, TRANSFORMS, Optimizer, chain
+from purenet.core.records import DTYPES, Architecture, LayerSpec
+from purenet.optim.schedules import SCHEDULES
+from purenet.experiment.schema import (REQUIRED, ExperimentError, Field, Source, boolean, choice, either,
                             integer, literal, number, parse_override, read_toml, set_dotted,
                             string, table)
-from purenet.state import MONITORS, EarlyStopping
+from purenet.train.state import MONITORS, EarlyStopping
 
 __all__ = ["Experiment", "ExperimentError", "load_experiment", "parse_experiment"]
 

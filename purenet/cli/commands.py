@@ -19,7 +19,7 @@ import warnings
 from typing import Any, Sequence
 
 from purenet.errors import CheckpointError, CheckpointNotFoundError
-from purenet.schema import ExperimentError
+from purenet.experiment.schema import ExperimentError
 
 EXIT_ERROR = 1
 
@@ -78,9 +78,9 @@ def _count(text: str) -> int:
 
 
 def _train(args: argparse.Namespace, prog: str, argv: Sequence[str]) -> int:
-    from purenet.experiment import load_experiment
-    from purenet.rundir import default_run_dir
-    from purenet.runner import run_experiment
+    from purenet.experiment.config import load_experiment
+    from purenet.experiment.rundir import default_run_dir
+    from purenet.experiment.runner import run_experiment
 
     overrides = list(args.set or ())
     experiment = load_experiment(args.config, overrides)
@@ -110,8 +110,8 @@ def _train(args: argparse.Namespace, prog: str, argv: Sequence[str]) -> int:
 
 
 def _inspect_directory(path: str) -> dict[str, Any]:
-    from purenet.checkpoint import summarize
-    from purenet.checkpointer import checkpoint_files
+    from purenet.checkpoint.format import summarize
+    from purenet.checkpoint.policy import checkpoint_files
 
     directory = os.path.join(path, "checkpoints")
     directory = directory if os.path.isdir(directory) else path
@@ -133,7 +133,7 @@ def _inspect_directory(path: str) -> dict[str, Any]:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from purenet.checkpoint import summarize
+    from purenet.checkpoint.format import summarize
 
     if os.path.isdir(args.path):
         info = _inspect_directory(args.path)
@@ -164,7 +164,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from purenet.plot import plot_run
+    from purenet.cli.plot import plot_run
 
     for path in plot_run(args.run_dir):
         print(path)
@@ -172,9 +172,9 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from purenet.datasets import read_file, select_features
-    from purenet.rundir import load_run
-    from purenet.runner import measure, prepare_data
+    from purenet.experiment.datasets import read_file, select_features
+    from purenet.experiment.rundir import load_run
+    from purenet.experiment.runner import measure, prepare_data
 
     run = load_run(args.run_dir)
     if args.data:
@@ -199,7 +199,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _prediction_table(run: Any, x: Any) -> tuple[list[str], list[list[Any]]]:
     import numpy as np
 
-    from purenet.network import predict
+    from purenet.core.network import predict
 
     out = np.asarray(predict(run.params, run.scaler.transform_x(x)), dtype=np.float64)
     k = out.shape[1]
@@ -217,8 +217,8 @@ def _prediction_table(run: Any, x: Any) -> tuple[list[str], list[list[Any]]]:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from purenet.datasets import read_csv, select_features
-    from purenet.rundir import load_run, write_atomic
+    from purenet.experiment.datasets import read_csv, select_features
+    from purenet.experiment.rundir import load_run, write_atomic
 
     run = load_run(args.run_dir)
     names, values = read_csv(args.input)

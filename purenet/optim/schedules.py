@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping, Union
 import attrs
 import numpy as np
 
-from purenet._registry import lookup
+from purenet.core.registry import lookup
 
 
 def _plain_number(value: Any) -> Any:
@@ -138,7 +138,7 @@ def as_schedule(value: ScalarOrSchedule, name: str = "learning_rate") -> Callabl
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
                                                                       np.floating)):
         raise TypeError(
-            f"{name} must be a float or a schedule from purenet.schedules, got "
+            f"{name} must be a float or a schedule from purenet.optim.schedules, got "
             f"{type(value).__name__} {value!r}"
         )
     if not 0 <= value < math.inf:   # checked here so that the message names the argument

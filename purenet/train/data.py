@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from purenet.rng import check_seed, derive
+from purenet.core.rng import check_seed, derive
 
 Array = np.ndarray
 

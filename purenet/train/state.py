@@ -12,8 +12,8 @@ from typing import Any
 import attrs
 import numpy as np
 
-from purenet.optim import Optimizer
-from purenet.records import Architecture, Params
+from purenet.optim.optimizers import Optimizer
+from purenet.core.records import Architecture, Params
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
 MONITORS = {"val_loss": "min", "val_accuracy": "max", "train_loss": "min",

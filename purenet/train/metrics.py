@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from purenet.losses import CLASSIFICATION_LOSSES, resolve_loss
-from purenet.network import forward_unchecked, l2_penalty, loss_value
-from purenet.records import Params
-from purenet.validate import check_targets, check_x
+from purenet.core.losses import CLASSIFICATION_LOSSES, resolve_loss
+from purenet.core.network import forward_unchecked, l2_penalty, loss_value
+from purenet.core.records import Params
+from purenet.core.validate import check_targets, check_x
 
 Array = np.ndarray
 

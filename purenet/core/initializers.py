@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from purenet._registry import lookup
+from purenet.core.registry import lookup
 
 Array = np.ndarray
 # A string, so that numpy.random (27 ms to import) loads with the first draw, not with purenet.

@@ -11,13 +11,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from purenet.activations import ACTIVATIONS
-from purenet.initializers import get_initializer
-from purenet.losses import FUSED, LOSSES, resolve_loss
-from purenet.records import (Architecture, Batch, Cache, Dense, Grads, Params, as_architecture,
+from purenet.core.activations import ACTIVATIONS
+from purenet.core.initializers import get_initializer
+from purenet.core.losses import FUSED, LOSSES, resolve_loss
+from purenet.core.records import (Architecture, Batch, Cache, Dense, Grads, Params, as_architecture,
                              check_dtype)
-from purenet.rng import check_seed, derive
-from purenet.validate import check_targets, check_x
+from purenet.core.rng import check_seed, derive
+from purenet.core.validate import check_targets, check_x
 
 Array = np.ndarray
 DropoutKey = tuple[int, int]    # (seed, step): masks come from (seed, "dropout", step, layer)
@@ -33,7 +33,7 @@ def init_params(architecture: Architecture | Sequence[dict], seed: int = 0,
     Args:
         architecture: an Architecture or the tutorial's list of layer dicts.
         seed: a non-negative int.
-        init: a name from ``purenet.initializers.INITIALIZERS``.
+        init: a name from ``purenet.core.initializers.INITIALIZERS``.
         dtype: "float32" or "float64".
     """
     architecture = as_architecture(architecture)
@@ -146,8 +146,8 @@ def backward(params: Params, cache: Cache, y: Any, loss: str | None = None) -> G
     Args:
         params: the parameters ``forward`` ran with.
         cache: the cache ``forward`` returned.
-        y: targets for the samples of the cache (see ``purenet.losses`` for the forms).
-        loss: a name from ``purenet.losses.LOSSES``; None infers it from the output.
+        y: targets for the samples of the cache (see ``purenet.core.losses`` for the forms).
+        loss: a name from ``purenet.core.losses.LOSSES``; None infers it from the output.
     """
     arch = params.architecture
     loss = resolve_loss(loss, arch.output_activation)

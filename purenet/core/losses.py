@@ -15,7 +15,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from purenet._registry import lookup
+from purenet.core.registry import lookup
 
 Array = np.ndarray
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from purenet.records import Architecture
+from purenet.core.records import Architecture
 
 Array = np.ndarray
 _NUMERIC_KINDS = "biuf"
@@ -64,7 +64,7 @@ def check_x(x: Any, architecture: Architecture, dtype: np.dtype) -> Array:
 
 def check_targets(y: Any, n_samples: int, loss: str, architecture: Architecture,
                   dtype: np.dtype) -> Array:
-    """``y`` in the form the loss computes with (see ``purenet.losses``).
+    """``y`` in the form the loss computes with (see ``purenet.core.losses``).
 
     Categorical cross-entropy keeps 1-D integer class ids as intp ids; every other target
     becomes a float array of ``dtype`` shaped like the network's output.

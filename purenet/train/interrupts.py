@@ -6,7 +6,7 @@ import signal
 import threading
 from typing import Any
 
-from purenet.state import TrainState
+from purenet.train.state import TrainState
 
 
 class TrainingInterrupted(KeyboardInterrupt):

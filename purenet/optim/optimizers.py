@@ -4,7 +4,7 @@
 ``apply_updates(params, updates)`` adds them. Update rules are PyTorch's ``torch.optim``
 rules (no dampening, no AMSGrad), so a purenet run and a PyTorch run of the same network
 follow the same path up to rounding. ``learning_rate`` is a float or a schedule of the
-0-based update count (``purenet.schedules``).
+0-based update count (``purenet.optim.schedules``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any, Callable
 import attrs
 import numpy as np
 
-from purenet.records import Grads, Params, tree_leaves, tree_map, zeros_like
-from purenet.schedules import ScalarOrSchedule, as_schedule, constant
+from purenet.core.records import Grads, Params, tree_leaves, tree_map, zeros_like
+from purenet.optim.schedules import ScalarOrSchedule, as_schedule, constant
 
 Array = np.ndarray
 

@@ -19,8 +19,8 @@ from typing import Any, Callable, Mapping, NamedTuple
 import attrs
 import numpy as np
 
-from purenet.data import train_validation_split
-from purenet.schema import Field, Source, boolean, choice, number, string, table
+from purenet.train.data import train_validation_split
+from purenet.experiment.schema import Field, Source, boolean, choice, number, string, table
 
 Array = np.ndarray
 

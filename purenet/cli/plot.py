@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from purenet.metrics import evaluate
-from purenet.network import predict
-from purenet.rundir import Run, load_run
-from purenet.runner import prepare_data
+from purenet.train.metrics import evaluate
+from purenet.core.network import predict
+from purenet.experiment.rundir import Run, load_run
+from purenet.experiment.runner import prepare_data
 
 
 def _pyplot() -> Any:

@@ -1,0 +1,8 @@
+"""Checkpoints: the sealed file, its HDF5 format, and the policy of when to save and what
+to keep. Importing this package loads h5py."""
+
+from purenet.checkpoint.format import Checkpoint, read_checkpoint, summarize, write_checkpoint
+from purenet.checkpoint.policy import Checkpointer, load_checkpoint
+
+__all__ = ["Checkpoint", "Checkpointer", "load_checkpoint", "read_checkpoint", "summarize",
+           "write_checkpoint"]

@@ -1,0 +1,5 @@
+"""The ``purenet`` command and its figures."""
+
+from purenet.cli.commands import main
+
+__all__ = ["main"]

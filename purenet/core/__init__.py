@@ -1,0 +1,1 @@
+"""The pure maths: records, activations, losses, initializers, randomness, the network."""

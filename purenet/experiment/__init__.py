@@ -1,0 +1,1 @@
+"""Experiment files: TOML into the run record, datasets, run directories, the runner."""

@@ -1,0 +1,16 @@
+"""Optimizers as pure ``(init, update)`` pairs, gradient transforms, and learning-rate
+schedules (``purenet.optim.schedules``)."""
+
+from purenet.optim import schedules
+from purenet.optim.optimizers import (OPTIMIZERS, TRANSFORMS, AdagradState, AdamState,
+                                      ChainState, EmptyState, MomentumState, Optimizer,
+                                      RmspropState, SgdState, adagrad, adam, adamw,
+                                      apply_updates, chain, clip_by_global_norm, clip_by_value,
+                                      global_norm, momentum, rmsprop, sgd)
+
+__all__ = [
+    "OPTIMIZERS", "TRANSFORMS", "AdagradState", "AdamState", "ChainState", "EmptyState",
+    "MomentumState", "Optimizer", "RmspropState", "SgdState", "adagrad", "adam", "adamw",
+    "apply_updates", "chain", "clip_by_global_norm", "clip_by_value", "global_norm",
+    "momentum", "rmsprop", "schedules", "sgd",
+]
