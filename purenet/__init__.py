@@ -11,7 +11,8 @@ import importlib
 
 from purenet.core.activations import ACTIVATIONS
 from purenet.errors import (CheckpointError, CheckpointMismatchError, CheckpointNotFoundError,
-                            CorruptCheckpointError, NotACheckpointError,
+                            CorruptCheckpointError, ExperimentError, NonFiniteError,
+                            NotACheckpointError, SettingError, TrainingInterrupted,
                             UnsupportedCheckpointError)
 from purenet.core.initializers import INITIALIZERS
 from purenet.core.losses import LOSSES
@@ -24,11 +25,9 @@ _LAZY = {
     "optim": ("purenet.optim", None),
     "schedules": ("purenet.optim.schedules", None),
     "fit": ("purenet.train.loop", "fit"),
-    "train_step": ("purenet.train.loop", "train_step"),
+    "train_step": ("purenet.train.step", "train_step"),
     "Callback": ("purenet.train.loop", "Callback"),
-    "NonFiniteError": ("purenet.train.loop", "NonFiniteError"),
-    "StepMetrics": ("purenet.train.loop", "StepMetrics"),
-    "TrainingInterrupted": ("purenet.train.interrupts", "TrainingInterrupted"),
+    "StepMetrics": ("purenet.train.step", "StepMetrics"),
     "evaluate": ("purenet.train.metrics", "evaluate"),
     "EarlyStopping": ("purenet.train.state", "EarlyStopping"),
     "FitResult": ("purenet.train.state", "FitResult"),
@@ -38,7 +37,6 @@ _LAZY = {
     "Checkpointer": ("purenet.checkpoint.policy", "Checkpointer"),
     "load_checkpoint": ("purenet.checkpoint.policy", "load_checkpoint"),
     "summarize_checkpoint": ("purenet.checkpoint.format", "summarize"),
-    "ExperimentError": ("purenet.experiment.schema", "ExperimentError"),
     "load_experiment": ("purenet.experiment.config", "load_experiment"),
     "run_experiment": ("purenet.experiment.runner", "run_experiment"),
 }
@@ -50,7 +48,7 @@ __all__ = [
     "CheckpointMismatchError", "CheckpointNotFoundError", "Checkpointer",
     "CorruptCheckpointError", "Dense", "EarlyStopping", "ExperimentError", "FitResult", "Grads",
     "History", "INITIALIZERS", "LOSSES", "LayerSpec", "NonFiniteError", "NotACheckpointError",
-    "Params", "RunSpec", "StepMetrics", "TrainState", "TrainingInterrupted",
+    "Params", "RunSpec", "SettingError", "StepMetrics", "TrainState", "TrainingInterrupted",
     "UnsupportedCheckpointError", "backward", "evaluate", "fit", "forward", "init_params",
     "load_checkpoint", "load_experiment", "loss_and_grads", "optim", "predict",
     "run_experiment", "schedules", "summarize_checkpoint", "train_step", "tree_leaves",

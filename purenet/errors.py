@@ -1,6 +1,64 @@
-"""purenet's exception and warning classes for checkpoint files (imported without h5py)."""
+"""Every exception and warning class of purenet, in one place (imported without h5py).
+
+Settings (``SettingError``), training (``NonFiniteError``, ``TrainingInterrupted``),
+checkpoint files (``CheckpointError`` and its subclasses), experiment files and run
+directories (``ExperimentError``, ``RunDirectoryError``, ``MissingColumnError``).
+"""
 
 from __future__ import annotations
+
+from typing import Any, Sequence
+
+Path = tuple[str | int, ...]
+
+
+# --- settings -------------------------------------------------------------------------
+
+
+def key_text(path: Sequence[str | int]) -> str:
+    """``("layers", 2, "activation")`` -> ``"layers[2].activation"``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+class SettingError(ValueError):
+    """A bad value for a setting: ``path`` says which (``("optimizer", "b1")``), ``problem``
+    what is wrong with it (``"must be a number in [0, 1), got 1.5"``)."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path: Path = (path,) if isinstance(path, str) else tuple(path)
+        self.problem = problem
+        super().__init__(f"{key_text(self.path)} {problem}" if self.path else problem)
+
+    def within(self, *prefix: str | int) -> "SettingError":
+        """The same error, its path under ``prefix`` (a record inside a record)."""
+        return type(self)((*prefix, *self.path), self.problem)
+
+
+class SettingTypeError(SettingError, TypeError):
+    """A setting of the wrong type (a string where a number belongs)."""
+
+
+# --- training -------------------------------------------------------------------------
+
+
+class NonFiniteError(FloatingPointError):
+    """Training produced NaN or inf; the state before the offending step is intact."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped ``fit`` between two steps; ``state`` is the last complete
+    one (and was checkpointed, when ``fit`` had a checkpointer)."""
+
+    def __init__(self, message: str, state: Any, signal_number: int):
+        super().__init__(message)
+        self.state = state
+        self.signal_number = signal_number
+
+
+# --- checkpoint files -----------------------------------------------------------------
 
 
 class CheckpointError(Exception):
@@ -30,3 +88,32 @@ class CheckpointMismatchError(CheckpointError, ValueError):
 
 class CheckpointWarning(UserWarning):
     """A checkpoint was skipped, or a resume may not be bit-identical."""
+
+
+# --- experiment files and run directories ---------------------------------------------
+
+
+class ExperimentError(ValueError):
+    """A bad experiment file or override: names the key, the file and the line.
+
+    Attributes:
+        key: the dotted key at fault (``optimizer.learning_rate``, ``layers[2].activation``),
+            or None when the whole file is at fault.
+        path: the experiment file, or None.
+        line: the 1-based line of ``path`` holding the key, when it could be found.
+    """
+
+    def __init__(self, message: str, key: str | None = None, path: str | None = None,
+                 line: int | None = None, where: str | None = None) -> None:
+        self.key, self.path, self.line, self.problem = key, path, line, message
+        location = where or (f"{path}, line {line}" if path and line else path)
+        text = ": ".join(part for part in (location, key, message) if part)
+        super().__init__(text)
+
+
+class RunDirectoryError(ValueError):
+    """A run directory that cannot be used as asked (holds another run, is not a run)."""
+
+
+class MissingColumnError(ValueError):
+    """A data file has no column (or array) of the requested name."""

@@ -13,9 +13,10 @@ import pytest
 
 from purenet.experiment.datasets import read_file
 from purenet.experiment.config import load_experiment
-from purenet.experiment.rundir import RunDirectoryError, load_run
+from purenet.errors import ExperimentError, RunDirectoryError
+from purenet.experiment.rundir import load_run
 from purenet.experiment.runner import prepare_data, run_experiment
-from purenet.experiment.schema import ExperimentError, dump_toml, find_line, parse_override
+from purenet.experiment.schema import dump_toml, find_line, parse_override
 
 SCRIPTS = pathlib.Path(__file__).resolve().parent.parent / "scripts"
 

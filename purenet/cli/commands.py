@@ -18,8 +18,7 @@ import sys
 import warnings
 from typing import Any, Sequence
 
-from purenet.errors import CheckpointError, CheckpointNotFoundError
-from purenet.experiment.schema import ExperimentError
+from purenet.errors import CheckpointError, CheckpointNotFoundError, ExperimentError
 
 EXIT_ERROR = 1
 

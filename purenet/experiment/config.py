@@ -56,7 +56,8 @@ from purenet.core.losses import CLASSIFICATION_LOSSES, LOSSES, resolve_loss
 from purenet.optim.optimizers import OPTIMIZERS, TRANSFORMS, Optimizer, chain
 from purenet.core.records import DTYPES, Architecture, LayerSpec
 from purenet.optim.schedules import SCHEDULES
-from purenet.experiment.schema import (REQUIRED, ExperimentError, Field, Source, boolean, choice, either,
+from purenet.errors import ExperimentError
+from purenet.experiment.schema import (REQUIRED, Field, Source, boolean, choice, either,
                             integer, literal, number, parse_override, read_toml, set_dotted,
                             string, table)
 from purenet.train.state import MONITORS, EarlyStopping

@@ -17,16 +17,14 @@ import os
 from typing import Any, Callable, Mapping, NamedTuple
 
 import attrs
+
+from purenet.errors import MissingColumnError
 import numpy as np
 
 from purenet.train.data import train_validation_split
 from purenet.experiment.schema import Field, Source, boolean, choice, number, string, table
 
 Array = np.ndarray
-
-
-class MissingColumnError(ValueError):
-    """A data file has no column (or array) of the requested name."""
 
 
 class DataSource(NamedTuple):

@@ -18,6 +18,8 @@ from typing import Any, Mapping
 
 import attrs
 
+from purenet.errors import RunDirectoryError
+
 from purenet.checkpoint import atomic
 from purenet.experiment.datasets import Scaler
 from purenet.experiment.config import Experiment, load_experiment
@@ -29,10 +31,6 @@ CONFIG, SCALER, HISTORY, SUMMARY, CHECKPOINTS = (
 PLOTS = ("loss.png", "accuracy.png", "decision_boundary.png")
 # Settings that may change when a run is resumed: they do not touch its arithmetic.
 RESUMABLE_CHANGES = ("name", "epochs", "checkpoint")
-
-
-class RunDirectoryError(ValueError):
-    """A run directory that cannot be used as asked (holds another run, is not a run)."""
 
 
 def default_run_dir(experiment: Experiment) -> str:

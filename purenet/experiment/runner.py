@@ -16,7 +16,8 @@ from typing import Any
 import attrs
 import numpy as np
 
-from purenet.experiment.datasets import MissingColumnError, Scaler, Splits, split
+from purenet.errors import MissingColumnError
+from purenet.experiment.datasets import Scaler, Splits, split
 from purenet.experiment.config import Experiment
 from purenet.train.metrics import evaluate
 from purenet.core.network import predict

@@ -9,6 +9,8 @@ line of the file where the key sits (or the ``--set`` option that gave it).
 from __future__ import annotations
 
 import difflib
+
+from purenet.errors import ExperimentError
 import json
 import math
 import re
@@ -17,24 +19,6 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 REQUIRED = object()
 Check = Callable[[Any], Any]
-
-
-class ExperimentError(ValueError):
-    """A bad experiment file or override: names the key, the file and the line.
-
-    Attributes:
-        key: the dotted key at fault (``optimizer.learning_rate``, ``layers[2].activation``),
-            or None when the whole file is at fault.
-        path: the experiment file, or None.
-        line: the 1-based line of ``path`` holding the key, when it could be found.
-    """
-
-    def __init__(self, message: str, key: str | None = None, path: str | None = None,
-                 line: int | None = None, where: str | None = None) -> None:
-        self.key, self.path, self.line, self.problem = key, path, line, message
-        location = where or (f"{path}, line {line}" if path and line else path)
-        text = ": ".join(part for part in (location, key, message) if part)
-        super().__init__(text)
 
 
 class Invalid(Exception):

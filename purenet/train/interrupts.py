@@ -6,17 +6,6 @@ import signal
 import threading
 from typing import Any
 
-from purenet.train.state import TrainState
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM stopped ``fit`` between two steps; ``state`` is the last complete
-    one (and was checkpointed, when ``fit`` had a checkpointer)."""
-
-    def __init__(self, message: str, state: TrainState, signal_number: int):
-        super().__init__(message)
-        self.state = state
-        self.signal_number = signal_number
 
 
 class DeferredInterrupts:

@@ -1,4 +1,4 @@
-"""Training: the pure ``train_step`` and the ``fit`` loop around it.
+"""The ``fit`` loop around the pure ``train_step``.
 
 ``fit`` validates everything once, then walks ``(epoch, batch)`` in the deterministic order
 of ``purenet.train.data``; each step is ``train_step``, a pure function of the state and a batch.
@@ -11,125 +11,26 @@ from __future__ import annotations
 import math
 import signal
 import sys
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Sequence
 
 import attrs
 import numpy as np
 
-from purenet.train.data import (batch_indices, batches_per_epoch, check_batch_size, epoch_order,
-                          gather)
-from purenet.train.interrupts import DeferredInterrupts, TrainingInterrupted
 from purenet.core.losses import CLASSIFICATION_LOSSES, resolve_loss
-from purenet.train.metrics import count_correct, evaluate_unchecked
-from purenet.core.network import (
-    backward_unchecked,
-    forward_unchecked,
-    init_params,
-    l2_penalty,
-    loss_value,
-)
-from purenet.optim.optimizers import Optimizer, adam, apply_updates
-from purenet.core.records import (
-    Architecture,
-    Batch,
-    Params,
-    as_architecture,
-    check_dtype,
-    tree_leaves,
-)
+from purenet.core.network import init_params
+from purenet.core.records import Architecture, Params, as_architecture, check_dtype
 from purenet.core.rng import check_seed
-from purenet.train.state import (
-    EarlyStopping,
-    EpochTotals,
-    FitResult,
-    RunSpec,
-    TrainState,
-)
 from purenet.core.validate import check_targets, check_x
+from purenet.errors import NonFiniteError, TrainingInterrupted
+from purenet.optim.optimizers import Optimizer, adam
+from purenet.train.data import (batch_indices, batches_per_epoch, check_batch_size, epoch_order,
+                                gather)
+from purenet.train.interrupts import DeferredInterrupts
+from purenet.train.metrics import evaluate_unchecked
+from purenet.train.state import EarlyStopping, EpochTotals, FitResult, RunSpec, TrainState
+from purenet.train.step import StepMetrics, train_step_unchecked
 
 Array = np.ndarray
-
-
-class NonFiniteError(FloatingPointError):
-    """Training produced NaN or inf; the state before the offending step is intact."""
-
-
-class StepMetrics(NamedTuple):
-    loss: float       # mean loss of the batch, L2 penalty included
-    correct: float    # correctly classified samples of the batch (0 for regression)
-    samples: int
-
-
-# --- one step -------------------------------------------------------------------------
-
-
-def _non_finite(what: str, tree: Any) -> list[str]:
-    """Where ``tree`` holds NaN/inf (or sums to it), as phrases for the error."""
-    problems = []
-    for i, layer in enumerate(tree.layers):
-        for name in ("W", "b"):
-            array = getattr(layer, name)
-            if not np.isfinite(array.sum()):
-                kind = "NaN/inf" if not np.isfinite(array).all() else "values too large to sum"
-                problems.append(f"{what} of layer {i} {name} holds {kind}")
-    return problems
-
-
-def _all_finite(tree: Any) -> bool:
-    # A reduction per array is far cheaper than isfinite over it (NaN and inf survive
-    # it); vdot is the fastest one, and the sum decides when vdot alone overflows.
-    return all(np.isfinite(np.vdot(a, a)) or np.isfinite(a.sum()) for a in tree_leaves(tree))
-
-
-def _diverged(step: int, problems: list[str]) -> NonFiniteError:
-    return NonFiniteError(
-        f"training diverged at step {step}: {'; '.join(problems)}. The state before this "
-        "step is intact; lower the learning rate, add gradient clipping "
-        "(optim.clip_by_global_norm) or standardise the inputs")
-
-
-def train_step_unchecked(state: TrainState, x: Array, y: Array, spec: RunSpec
-                         ) -> tuple[TrainState, StepMetrics]:
-    """``train_step`` on validated arrays (``fit``'s hot path)."""
-    params = state.params
-    dropout_key = (state.seed, state.step)
-    A, cache = forward_unchecked(params, x, dropout_key)
-    last = len(params.layers) - 1
-    value = loss_value(spec.loss, params.architecture.output_activation,
-                       cache.pre_activations[last], cache.outputs[last], y) \
-        + l2_penalty(params, spec.l2)
-    grads = backward_unchecked(params, cache, y, spec.loss, spec.l2)
-    if not (math.isfinite(value) and _all_finite(grads)):
-        raise _diverged(state.step, ([] if math.isfinite(value) else [f"the loss is {value}"])
-                        + _non_finite("the gradient", grads))
-    updates, opt_state = spec.optimizer.update(grads, state.opt_state, params)
-    new_params = apply_updates(params, updates)
-    if not _all_finite(new_params):   # finite gradients, but a step too large to represent
-        raise _diverged(state.step, _non_finite("the updated parameters", new_params))
-    metrics = StepMetrics(value, count_correct(spec.loss, A, y), len(x))
-    totals = state.totals
-    new = attrs.evolve(
-        state, step=state.step + 1, batch_index=state.batch_index + 1,
-        params=new_params, opt_state=opt_state,
-        totals=EpochTotals(totals.loss_sum + value * len(x), totals.correct + metrics.correct,
-                           totals.samples + len(x)))
-    return new, metrics
-
-
-def train_step(state: TrainState, batch: Batch, spec: RunSpec) -> tuple[TrainState, StepMetrics]:
-    """One optimizer update on ``batch``: a pure function of its arguments.
-
-    Dropout masks come from ``(state.seed, state.step)``; the new state has ``step`` and
-    ``batch_index`` advanced and the batch added to the epoch's running sums.
-
-    Raises:
-        NonFiniteError: the loss, a gradient or an updated parameter is NaN or inf
-            (naming the step and layer).
-    """
-    arch = state.params.architecture
-    x = check_x(batch.x, arch, state.params.dtype)
-    y = check_targets(batch.y, len(x), spec.loss, arch, state.params.dtype)
-    return train_step_unchecked(state, x, y, spec)
 
 
 # --- the loop -------------------------------------------------------------------------
