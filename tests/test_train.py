@@ -14,7 +14,8 @@ import purenet as pn
 from purenet import optim
 from purenet.optim import schedules
 from purenet.train.state import RunSpec
-from purenet.train.loop import initial_state_for, train_step
+from purenet.train.loop import initial_state_for
+from purenet.train.step import train_step
 
 MOONS_ARCH = [
     {"input_dim": 2, "output_dim": 32, "activation": "relu"},
