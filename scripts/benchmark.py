@@ -124,7 +124,7 @@ def layer_dicts(d: list[int], n_classes: int) -> list[dict]:
 def train_purenet(w: Workload, x, y, epochs: int):
     import purenet
     result = purenet.fit(layer_dicts(dims(w, x), w.n_classes), x, y,
-                         optimizer=purenet.optim.optimizers.sgd(LR), epochs=epochs, batch_size=w.batch,
+                         optimizer=purenet.optim.sgd(LR), epochs=epochs, batch_size=w.batch,
                          seed=SEED, dtype=w.dtype, progress=False, shuffle=True)
     params = result.state.params
     if w.n_classes == 2:
@@ -326,12 +326,12 @@ def checkpoint_time(repeats: int) -> dict:
         from purenet.checkpoint.format import write_checkpoint
         from purenet.checkpoint.policy import Checkpointer
         from purenet.core.records import tree_leaves
-        from purenet.train.state import RunSpec
+        from purenet.train.config import RunConfig
         from purenet.train.loop import initial_state_for
     except ImportError as error:
         return {"skipped": f"purenet.checkpoint.format does not import: {error}"}
     arch = purenet.Architecture.from_dicts(layer_dicts([784, 512, 512, 10], 10))
-    spec = RunSpec(arch, purenet.optim.optimizers.adam(1e-3),
+    spec = RunConfig(arch, purenet.optim.adam(1e-3),
                    "categorical_crossentropy", np.dtype("float32"), SEED, 256)
     rng = np.random.default_rng(SEED)
     state, _ = purenet.train_step(initial_state_for(spec), purenet.Batch(

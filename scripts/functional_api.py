@@ -19,7 +19,8 @@ from sklearn.datasets import make_moons
 
 import purenet as pn
 from purenet.core.records import params_digest
-from purenet.train.state import RunSpec, TrainState
+from purenet.train.state import TrainState
+from purenet.train.config import RunConfig
 
 NN_ARCHITECTURE = [
     {"input_dim": 2, "output_dim": 16, "activation": "relu"},
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     directory = args.dir or tempfile.mkdtemp(prefix="purenet-functional-")
     state = TrainState(step=args.steps, epoch=args.steps, batch_index=0, seed=0,
                        params=params, opt_state=opt_state)
-    spec = RunSpec(arch, opt, "binary_crossentropy", np.dtype("float64"), 0, None)
+    spec = RunConfig(arch, opt, "binary_crossentropy", np.dtype("float64"), 0, None)
     path = pn.Checkpointer(directory).save(state, spec)
     print(f"5. Checkpointer.save: {path} ({os.path.getsize(path)} bytes, written atomically "
           "and verified)")

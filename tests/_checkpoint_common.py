@@ -14,7 +14,8 @@ import numpy as np
 import purenet as pn
 from purenet import optim
 from purenet.optim import schedules
-from purenet.train.state import History, RunSpec
+from purenet.train.state import History
+from purenet.train.config import RunConfig
 from purenet.train.loop import initial_state_for
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -85,15 +86,15 @@ def step_files(directory: str) -> list[str]:
 
 
 def small_spec(seed: int = 0, dtype: str = "float64", optimizer=None,
-               hidden: int = 8) -> RunSpec:
+               hidden: int = 8) -> RunConfig:
     arch = pn.Architecture.from_dicts([
         {"input_dim": 2, "output_dim": hidden, "activation": "relu"},
         {"input_dim": hidden, "output_dim": 1, "activation": "sigmoid"}])
-    return RunSpec(arch, optimizer or optim.adam(schedules.exponential_decay(1e-2, 0.5, 50)),
+    return RunConfig(arch, optimizer or optim.adam(schedules.exponential_decay(1e-2, 0.5, 50)),
                    "binary_crossentropy", np.dtype(dtype), seed, 16)
 
 
-def state_at(spec: RunSpec, step: int, val_losses: tuple[float, ...] = ()):
+def state_at(spec: RunConfig, step: int, val_losses: tuple[float, ...] = ()):
     """The initial state of ``spec`` relabelled as ``step``, with one history row per
     value of ``val_losses`` (and ``val_accuracy = 1 - val_loss``), for retention tests that
     need no training."""

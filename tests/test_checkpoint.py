@@ -28,7 +28,8 @@ from purenet.checkpoint.format import (
     write_checkpoint,
 )
 from purenet.core.records import params_digest, tree_leaves, tree_unflatten
-from purenet.train.state import EarlyStopping, RunSpec
+from purenet.train.state import EarlyStopping
+from purenet.train.config import RunConfig
 
 try:
     from purenet.testing import assert_records_equal
@@ -65,13 +66,13 @@ def assert_equal_records(a, b) -> None:
 
 def trained(optimizer_name: str, dtype: str, max_steps: int = 11):
     """A realistic state (mid-epoch, with history, totals, early stopping and its best
-    parameters) and the RunSpec that made it."""
+    parameters) and the RunConfig that made it."""
     (x, y), val = moons(96, 32)
     optimizer = OPTIMIZERS[optimizer_name]()
     result = pn.fit(ARCH, x, y, optimizer=optimizer, epochs=5, batch_size=16, seed=3,
                     dtype=dtype, l2=1e-3, validation_data=val, early_stopping=EARLY,
                     max_steps=max_steps, progress=False)
-    spec = RunSpec(pn.Architecture.from_dicts(ARCH), optimizer, "binary_crossentropy",
+    spec = RunConfig(pn.Architecture.from_dicts(ARCH), optimizer, "binary_crossentropy",
                    np.dtype(dtype), 3, 16, l2=1e-3, early_stopping=EARLY)
     return result.state, spec
 

@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 import purenet as pn
 from purenet import optim
 from purenet.optim import schedules
-from purenet.train.state import RunSpec
+from purenet.train.config import RunConfig
 from purenet.train.loop import initial_state_for
 from purenet.train.step import train_step
 
@@ -132,9 +132,9 @@ def test_diabetes_regression_beats_the_mean_predictor():
 # --- train_step -----------------------------------------------------------------------
 
 
-def small_spec(optimizer=None) -> RunSpec:
+def small_spec(optimizer=None) -> RunConfig:
     arch = pn.Architecture.from_dicts(MOONS_ARCH)
-    return RunSpec(arch, optimizer or optim.adam(1e-2), "binary_crossentropy",
+    return RunConfig(arch, optimizer or optim.adam(1e-2), "binary_crossentropy",
                    np.dtype("float64"), 0, 16, l2=1e-3)
 
 

@@ -9,7 +9,7 @@ Layout of a file (readable with h5py or h5dump alone):
   never a crash or a wrong number.
 - ``/`` attributes: ``format``, ``format_version``, ``purenet_version``, ``created``,
   ``step``, ``epoch``, ``batch_index``, ``seed``, ``stopped``.
-- ``/config`` attribute ``json``: the run's spec (``RunSpec.config()``); ``experiment``:
+- ``/config`` attribute ``json``: the run's spec (``RunConfig.config()``); ``experiment``:
   the experiment file that made it, if any.
 - ``/architecture/layer_NN`` attributes ``input_dim``, ``output_dim``, ``activation``,
   ``dropout``.

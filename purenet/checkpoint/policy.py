@@ -18,7 +18,8 @@ from purenet.checkpoint import machine
 from purenet.checkpoint.format import Checkpoint, read_checkpoint, write_checkpoint
 from purenet.errors import (CheckpointError, CheckpointMismatchError, CheckpointNotFoundError,
                             CheckpointWarning)
-from purenet.train.state import MONITORS, RunSpec, TrainState, config_differences
+from purenet.train.state import MONITORS, TrainState, config_differences
+from purenet.train.config import RunConfig
 
 CHECKPOINT_NAME = re.compile(r"^step-(\d+)\.h5$")
 TEMP_NAME = re.compile(r"^\.step-\d+\.h5\.tmp-(\d+)-[0-9a-f]+$")
@@ -147,7 +148,7 @@ class Checkpointer:
         os.makedirs(self.directory, exist_ok=True)
         remove_stale_temps(self.directory)
 
-    def restore(self, spec: RunSpec) -> TrainState | None:
+    def restore(self, spec: RunConfig) -> TrainState | None:
         """The newest valid checkpoint's state, after checking it belongs to ``spec``'s
         run; None when there is no checkpoint yet."""
         if not os.path.isdir(self.directory):
@@ -165,21 +166,21 @@ class Checkpointer:
         self.last_saved_step = found.state.step
         return found.state
 
-    def after_step(self, state: TrainState, spec: RunSpec, epoch_done: bool) -> None:
+    def after_step(self, state: TrainState, spec: RunConfig, epoch_done: bool) -> None:
         """Save when the policy says so."""
         due = (self.every_steps and state.step % self.every_steps == 0) or \
               (epoch_done and self.every_epochs and state.epoch % self.every_epochs == 0)
         if due:
             self.save(state, spec)
 
-    def finish(self, state: TrainState, spec: RunSpec) -> None:
+    def finish(self, state: TrainState, spec: RunConfig) -> None:
         """Save the final state unless it is saved already."""
         if self.last_saved_step != state.step:
             self.save(state, spec)
 
     # -- saving --
 
-    def save(self, state: TrainState, spec: RunSpec) -> str:
+    def save(self, state: TrainState, spec: RunConfig) -> str:
         """Write ``state``, verify it, then apply retention. Returns the file's path."""
         os.makedirs(self.directory, exist_ok=True)
         path = write_checkpoint(os.path.join(self.directory, checkpoint_name(state.step)),

@@ -27,7 +27,8 @@ from purenet.train.data import (batch_indices, batches_per_epoch, check_batch_si
                                 gather)
 from purenet.train.interrupts import DeferredInterrupts
 from purenet.train.metrics import evaluate_unchecked
-from purenet.train.state import EarlyStopping, EpochTotals, FitResult, RunSpec, TrainState
+from purenet.train.state import EarlyStopping, EpochTotals, FitResult, TrainState
+from purenet.train.config import RunConfig
 from purenet.train.step import StepMetrics, train_step_unchecked
 
 Array = np.ndarray
@@ -60,7 +61,7 @@ class _Data:
     full_batch: bool
 
 
-def initial_state_for(spec: RunSpec) -> TrainState:
+def initial_state_for(spec: RunConfig) -> TrainState:
     """The state before the first step of a run described by ``spec``."""
     params = init_params(spec.architecture, spec.seed, spec.init, spec.dtype)
     early = None if spec.early_stopping is None else spec.early_stopping.initial()
@@ -68,7 +69,7 @@ def initial_state_for(spec: RunSpec) -> TrainState:
                       opt_state=spec.optimizer.init(params), early_stopping=early)
 
 
-def _end_epoch(state: TrainState, spec: RunSpec, data: _Data) -> TrainState:
+def _end_epoch(state: TrainState, spec: RunConfig, data: _Data) -> TrainState:
     """Close the epoch: its history row, early stopping, counters moved to the next."""
     totals = state.totals
     classifier = spec.loss in CLASSIFICATION_LOSSES
@@ -115,7 +116,7 @@ def _batch(state: TrainState, data: _Data, order: Array) -> tuple[Array, Array]:
     return gather(data.x, idx), gather(data.y, idx)
 
 
-def _run(state: TrainState, spec: RunSpec, data: _Data, limit: int, epochs: int,
+def _run(state: TrainState, spec: RunConfig, data: _Data, limit: int, epochs: int,
          callbacks: Sequence[Callback], checkpointer: Any, bar: Any) -> TrainState:
     order, order_epoch = None, None
     # Overflow inside a diverging step is reported by the non-finite guard, by step and
@@ -151,7 +152,7 @@ def _run(state: TrainState, spec: RunSpec, data: _Data, limit: int, epochs: int,
     return state
 
 
-def _interrupted(state: TrainState, spec: RunSpec, checkpointer: Any, number: int) -> None:
+def _interrupted(state: TrainState, spec: RunConfig, checkpointer: Any, number: int) -> None:
     name = signal.Signals(number).name
     if checkpointer is None:
         how = "pass the exception's .state as initial_state= to fit to continue"
@@ -163,7 +164,7 @@ def _interrupted(state: TrainState, spec: RunSpec, checkpointer: Any, number: in
                               state, number)
 
 
-def _validated_data(spec: RunSpec, x: Any, y: Any, validation_data: Any) -> _Data:
+def _validated_data(spec: RunConfig, x: Any, y: Any, validation_data: Any) -> _Data:
     arch, dtype = spec.architecture, spec.dtype
     x = check_x(x, arch, dtype)
     y = check_targets(y, len(x), spec.loss, arch, dtype)
@@ -186,7 +187,7 @@ def _check_count(name: str, value: Any, allow_none: bool = False) -> None:
                          f"got {value!r}")
 
 
-def check_resumable(state: TrainState, spec: RunSpec) -> None:
+def check_resumable(state: TrainState, spec: RunConfig) -> None:
     """Refuse a state that does not belong to the run ``spec`` describes, listing every
     difference."""
     problems = []
@@ -257,7 +258,7 @@ def fit(architecture: Architecture | Sequence[dict], x: Any, y: Any,
         raise TypeError(f"optimizer must come from purenet.optim.optimizers, got {type(optimizer).__name__}")
     _check_count("epochs", epochs)
     _check_count("max_steps", max_steps, allow_none=True)
-    spec = RunSpec(arch, optimizer, resolve_loss(loss, arch.output_activation),
+    spec = RunConfig(arch, optimizer, resolve_loss(loss, arch.output_activation),
                    check_dtype(dtype), check_seed(seed), batch_size, init, float(l2),
                    bool(shuffle), bool(drop_last), early_stopping)
     data = _validated_data(spec, x, y, validation_data)

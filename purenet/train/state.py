@@ -132,36 +132,6 @@ class FitResult:
     history: History
 
 
-@attrs.frozen(eq=False)
-class RunSpec:
-    """Everything that decides a run's arithmetic, checked on resume. ``epochs`` may
-    change between an interrupted run and its resumption; nothing else may."""
-
-    architecture: Architecture
-    optimizer: Optimizer
-    loss: str
-    dtype: np.dtype
-    seed: int
-    batch_size: int | None
-    init: str = "he_normal"
-    l2: float = 0.0
-    shuffle: bool = True
-    drop_last: bool = False
-    early_stopping: EarlyStopping | None = None
-
-    def config(self) -> dict[str, Any]:
-        """The spec as plain data (JSON-able)."""
-        return {
-            "architecture": self.architecture.to_dicts(),
-            "optimizer": self.optimizer.config(),
-            "loss": self.loss, "dtype": self.dtype.name, "seed": self.seed,
-            "batch_size": self.batch_size, "init": self.init, "l2": self.l2,
-            "shuffle": self.shuffle, "drop_last": self.drop_last,
-            "early_stopping": None if self.early_stopping is None
-            else attrs.asdict(self.early_stopping),
-        }
-
-
 def _flatten(config: Any, prefix: str = "") -> dict[str, Any]:
     """Nested dicts and lists as one level of dotted keys (list entries by position), so a
     difference is named down to the entry (``architecture.1.activation``)."""
@@ -180,7 +150,7 @@ def _flatten(config: Any, prefix: str = "") -> dict[str, Any]:
 def config_differences(expected: dict[str, Any], found: dict[str, Any],
                        line: str = "{key}: this run has {expected!r}, the checkpoint {found!r}"
                        ) -> list[str]:
-    """Every setting on which two configs (e.g. ``RunSpec.config()`` dicts) differ, one
+    """Every setting on which two configs (e.g. ``RunConfig.config()`` dicts) differ, one
     ``line`` each, formatted with ``key`` (dotted), ``expected`` and ``found``."""
     expected, found = _flatten(expected), _flatten(found)
     absent = "(not set)"

@@ -14,7 +14,8 @@ from purenet.core.validate import check_targets, check_x
 from purenet.errors import NonFiniteError
 from purenet.optim import apply_updates
 from purenet.train.metrics import count_correct
-from purenet.train.state import EpochTotals, RunSpec, TrainState
+from purenet.train.state import EpochTotals, TrainState
+from purenet.train.config import RunConfig
 
 Array = np.ndarray
 
@@ -50,7 +51,7 @@ def _diverged(step: int, problems: list[str]) -> NonFiniteError:
         "(optim.clip_by_global_norm) or standardise the inputs")
 
 
-def train_step_unchecked(state: TrainState, x: Array, y: Array, spec: RunSpec
+def train_step_unchecked(state: TrainState, x: Array, y: Array, spec: RunConfig
                          ) -> tuple[TrainState, StepMetrics]:
     """``train_step`` on validated arrays (``fit``'s hot path)."""
     params = state.params
@@ -78,7 +79,7 @@ def train_step_unchecked(state: TrainState, x: Array, y: Array, spec: RunSpec
     return new, metrics
 
 
-def train_step(state: TrainState, batch: Batch, spec: RunSpec) -> tuple[TrainState, StepMetrics]:
+def train_step(state: TrainState, batch: Batch, spec: RunConfig) -> tuple[TrainState, StepMetrics]:
     """One optimizer update on ``batch``: a pure function of its arguments.
 
     Dropout masks come from ``(state.seed, state.step)``; the new state has ``step`` and
