@@ -331,8 +331,8 @@ def checkpoint_time(repeats: int) -> dict:
     except ImportError as error:
         return {"skipped": f"purenet.checkpoint.format does not import: {error}"}
     arch = purenet.Architecture.from_dicts(layer_dicts([784, 512, 512, 10], 10))
-    spec = RunConfig(arch, purenet.optim.adam(1e-3),
-                   "categorical_crossentropy", np.dtype("float32"), SEED, 256)
+    spec = RunConfig(arch, purenet.optim.adam(1e-3), loss="categorical_crossentropy",
+                     dtype="float32", seed=SEED, batch_size=256)
     rng = np.random.default_rng(SEED)
     state, _ = purenet.train_step(initial_state_for(spec), purenet.Batch(
         rng.standard_normal((256, 784)), rng.integers(0, 10, 256)), spec)
@@ -346,7 +346,7 @@ def checkpoint_time(repeats: int) -> dict:
             f.flush()
             os.fsync(f.fileno())
 
-    savers = {"write_checkpoint": lambda path: write_checkpoint(path, state, spec.config()),
+    savers = {"write_checkpoint": lambda path: write_checkpoint(path, state, spec),
               "Checkpointer.save": lambda path: Checkpointer(path, keep=1).save(state, spec),
               "np.save+fsync": raw}
     times = {name: [] for name in savers}

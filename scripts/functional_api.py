@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     directory = args.dir or tempfile.mkdtemp(prefix="purenet-functional-")
     state = TrainState(step=args.steps, epoch=args.steps, batch_index=0, seed=0,
                        params=params, opt_state=opt_state)
-    spec = RunConfig(arch, opt, "binary_crossentropy", np.dtype("float64"), 0, None)
+    spec = RunConfig(arch, opt, loss="binary_crossentropy", dtype="float64", seed=0,
+                     batch_size=None)
     path = pn.Checkpointer(directory).save(state, spec)
     print(f"5. Checkpointer.save: {path} ({os.path.getsize(path)} bytes, written atomically "
           "and verified)")

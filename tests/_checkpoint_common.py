@@ -91,7 +91,7 @@ def small_spec(seed: int = 0, dtype: str = "float64", optimizer=None,
         {"input_dim": 2, "output_dim": hidden, "activation": "relu"},
         {"input_dim": hidden, "output_dim": 1, "activation": "sigmoid"}])
     return RunConfig(arch, optimizer or optim.adam(schedules.exponential_decay(1e-2, 0.5, 50)),
-                   "binary_crossentropy", np.dtype(dtype), seed, 16)
+                     loss="binary_crossentropy", dtype=dtype, seed=seed, batch_size=16)
 
 
 def state_at(spec: RunConfig, step: int, val_losses: tuple[float, ...] = ()):

@@ -24,7 +24,6 @@ from purenet.checkpoint.format import (
     USERBLOCK_SIZE,
     read_checkpoint,
     summarize,
-    verify,
     write_checkpoint,
 )
 from purenet.core.records import params_digest, tree_leaves, tree_unflatten
@@ -72,8 +71,8 @@ def trained(optimizer_name: str, dtype: str, max_steps: int = 11):
     result = pn.fit(ARCH, x, y, optimizer=optimizer, epochs=5, batch_size=16, seed=3,
                     dtype=dtype, l2=1e-3, validation_data=val, early_stopping=EARLY,
                     max_steps=max_steps, progress=False)
-    spec = RunConfig(pn.Architecture.from_dicts(ARCH), optimizer, "binary_crossentropy",
-                   np.dtype(dtype), 3, 16, l2=1e-3, early_stopping=EARLY)
+    spec = RunConfig(pn.Architecture.from_dicts(ARCH), optimizer, loss="binary_crossentropy",
+                     dtype=dtype, seed=3, batch_size=16, l2=1e-3, early_stopping=EARLY)
     return result.state, spec
 
 
@@ -102,7 +101,7 @@ def test_save_load_round_trip_is_bit_for_bit(tmp_path, name, dtype):
     state, spec = trained(name, dtype)
     state = with_nan_history_and_stop(state)
     assert state.early_stopping.best_params is not None and state.totals.samples > 0
-    path = write_checkpoint(tmp_path / "step-00000011.h5", state, spec.config())
+    path = write_checkpoint(tmp_path / "step-00000011.h5", state, spec)
     loaded = read_checkpoint(path)
     assert_equal_records(loaded.state, state)
     # the fallback comparison, always: every array, dtype included, and the digest
@@ -111,7 +110,7 @@ def test_save_load_round_trip_is_bit_for_bit(tmp_path, name, dtype):
     assert loaded.params_digest == params_digest(state.params)
     assert loaded.state.stopped is True
     assert math.isnan(loaded.state.history.val_loss[-1])
-    assert loaded.config == json.loads(json.dumps(spec.config()))
+    assert loaded.config.to_dict() == spec.to_dict()
     assert loaded.format_version == FORMAT_VERSION
     assert not loaded.state.params.layers[0].W.flags.writeable   # read-only, like all records
 
@@ -119,7 +118,7 @@ def test_save_load_round_trip_is_bit_for_bit(tmp_path, name, dtype):
 def test_round_trip_of_a_fresh_state_without_early_stopping(tmp_path):
     spec = small_spec(optimizer=optim.sgd(0.1))
     state = state_at(spec, 0)
-    loaded = read_checkpoint(write_checkpoint(tmp_path / "a.h5", state, spec.config()))
+    loaded = read_checkpoint(write_checkpoint(tmp_path / "a.h5", state, spec))
     assert_equal_records(loaded.state, state)
     assert loaded.state.early_stopping is None and len(loaded.state.history) == 0
 
@@ -139,7 +138,7 @@ def test_fit_with_a_checkpointer_saves_its_final_state(tmp_path):
 
 def test_file_is_plain_hdf5_with_named_groups(tmp_path):
     state, spec = trained("adam", "float32")
-    path = write_checkpoint(tmp_path / "step-00000011.h5", state, spec.config())
+    path = write_checkpoint(tmp_path / "step-00000011.h5", state, spec)
     with open(path, "rb") as fh:
         assert fh.read(len(sealed.MAGIC)) == sealed.MAGIC
     with h5py.File(path, "r") as f:   # nothing but h5py
@@ -179,7 +178,7 @@ def test_non_finite_params_are_refused_and_nothing_is_written(tmp_path, value):
     spec = small_spec()
     state = _poisoned(state_at(spec, 5), 2, value)   # leaf 2 = layer 1's W
     with pytest.raises(pn.CheckpointError, match=r"/params/layer_01/W holds NaN or inf") as info:
-        write_checkpoint(tmp_path / "step-00000005.h5", state, spec.config())
+        write_checkpoint(tmp_path / "step-00000005.h5", state, spec)
     assert "step 5" in str(info.value) and "nothing was written" in str(info.value)
     assert os.listdir(tmp_path) == []
     with pytest.raises(pn.CheckpointError, match="/params/layer_01/W"):
@@ -195,7 +194,7 @@ def test_non_finite_optimizer_state_is_named(tmp_path):
     leaves[1][0] = math.nan
     bad = attrs.evolve(state, opt_state=attrs.evolve(state.opt_state, mu=tree_unflatten(mu, leaves)))
     with pytest.raises(pn.CheckpointError, match=r"/optimizer/state/mu/layer_00/b"):
-        write_checkpoint(tmp_path / "x.h5", bad, spec.config())
+        write_checkpoint(tmp_path / "x.h5", bad, spec)
     assert os.listdir(tmp_path) == []
 
 
@@ -206,7 +205,7 @@ def test_non_finite_optimizer_state_is_named(tmp_path):
 def saved(tmp_path):
     spec = small_spec()
     state = attrs.evolve(state_at(spec, 4, (0.5, 0.4)), stopped=False)
-    return write_checkpoint(tmp_path / "step-00000004.h5", state, spec.config()), state
+    return write_checkpoint(tmp_path / "step-00000004.h5", state, spec), state
 
 
 def test_resealing_an_unchanged_file_keeps_it_valid(saved):
@@ -295,7 +294,7 @@ def test_missing_file_and_directory_errors(tmp_path):
 
 def test_summarize_reports_what_inspect_shows(tmp_path):
     state, spec = trained("adamw", "float64", max_steps=14)
-    path = write_checkpoint(tmp_path / "step-00000014.h5", state, spec.config())
+    path = write_checkpoint(tmp_path / "step-00000014.h5", state, spec)
     facts = summarize(path)
     assert facts["step"] == 14 and facts["epoch"] == state.epoch == 2
     assert facts["loss"] == state.history.train_loss[-1]
@@ -307,12 +306,12 @@ def test_summarize_reports_what_inspect_shows(tmp_path):
     assert facts["architecture"] == pn.Architecture.from_dicts(ARCH).to_dicts()
     json.dumps(facts)   # plain data
     assert pn.summarize_checkpoint(path) == facts
-    assert verify(path).state.step == 14
+    assert read_checkpoint(path).state.step == 14
 
 
 def test_summarize_before_the_first_epoch_uses_the_running_loss(tmp_path):
     state, spec = trained("sgd", "float64", max_steps=3)
-    path = write_checkpoint(tmp_path / "step-00000003.h5", state, spec.config())
+    path = write_checkpoint(tmp_path / "step-00000003.h5", state, spec)
     facts = summarize(path)
     assert facts["loss"] == state.totals.loss_sum / state.totals.samples
     assert math.isnan(facts["val_loss"])

@@ -141,7 +141,7 @@ def _flip(path: str, offset: int) -> None:
 def test_load_checkpoint_skips_a_corrupt_newest_file_with_a_warning(tmp_path):
     spec = small_spec()
     for step in (5, 10, 15):
-        write_checkpoint(tmp_path / f"step-{step:08d}.h5", state_at(spec, step), spec.config())
+        write_checkpoint(tmp_path / f"step-{step:08d}.h5", state_at(spec, step), spec)
     newest = str(tmp_path / "step-00000015.h5")
     _flip(newest, os.path.getsize(newest) // 2)
     with pytest.warns(CheckpointWarning, match=r"skipping checkpoint .*step-00000015\.h5.*corrupt"):

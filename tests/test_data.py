@@ -85,7 +85,7 @@ def test_drop_last_leaving_no_batch_raises():
 
 
 @pytest.mark.parametrize("n_samples, batch_size, match", [
-    (10, 0, "batch_size must be an int >= 1"),
+    (10, 0, "batch_size must be an integer >= 1, got 0"),
     (10, -2, "batch_size"),
     (10, 2.0, "batch_size"),
     (0, 4, "at least one sample"),
@@ -104,7 +104,8 @@ def test_check_batch_size(batch_size, n_samples, expected):
 
 @pytest.mark.parametrize("batch_size", [0, -1, 2.0, "8", True])
 def test_check_batch_size_rejects(batch_size):
-    with pytest.raises(ValueError, match="batch_size must be an int >= 1 or None"):
+    with pytest.raises(ValueError, match=r"batch_size must be an integer >= 1, got .* "
+                                         r"\(or None for the full batch\)"):
         check_batch_size(batch_size, 10)
 
 

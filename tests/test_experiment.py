@@ -49,8 +49,8 @@ activation = "sigmoid"
 name = "adam"
 clip_by_global_norm = 1.0
 
-[optimizer.schedule]
-name = "warmup_cosine_decay"
+[optimizer.learning_rate]
+schedule = "warmup_cosine_decay"
 peak_value = 0.01
 warmup_steps = 5
 decay_steps = 100
@@ -114,14 +114,14 @@ def test_defaults_are_filled_in_and_generators_get_the_seed(tmp_path):
     assert config["dtype"] == "float32" and config["init"] == "he_normal"
     assert config["data"]["args"]["random_state"] == 1       # never the global RNG
     assert config["optimizer"]["b1"] == 0.9
-    assert config["optimizer"]["schedule"]["end_value"] == 0.0
+    assert config["optimizer"]["learning_rate"]["end_value"] == 0.0
     assert config["checkpoint"] == {"every_steps": None, "every_epochs": 1, "keep": 3,
                                     "keep_best": None, "monitor": "val_loss"}
     assert config["early_stopping"] is None
 
 
 def test_optimizer_with_schedule_and_clipping_builds_a_chain(tmp_path):
-    optimizer = load_experiment(write(tmp_path, SMALL)).optimizer.build()
+    optimizer = load_experiment(write(tmp_path, SMALL)).run.optimizer
     assert optimizer.name == "chain"
     names = [t.name for t in optimizer.hyperparams["transforms"]]
     assert names == ["clip_by_global_norm", "adam"]
@@ -134,15 +134,15 @@ def test_overrides_are_toml_values_or_plain_strings(tmp_path):
     assert parse_override("data.source=make_circles") == ("data.source", "make_circles")
     experiment = load_experiment(write(tmp_path, SMALL), [
         "optimizer.b1=0.8", "layers[0].output_dim=16", "layers.1.input_dim=16", "epochs=7"])
-    assert experiment.optimizer.hyperparams["b1"] == 0.8
+    assert experiment.run.optimizer.config()["b1"] == 0.8
     assert experiment.architecture.layers[0].output_dim == 16
-    assert experiment.epochs == 7
+    assert experiment.run.epochs == 7
 
 
 def test_find_line_follows_tables_and_arrays_of_tables():
     text = SMALL
     lines = text.splitlines()
-    assert lines[find_line(text, "optimizer.schedule.peak_value") - 1].startswith("peak_value")
+    assert lines[find_line(text, "optimizer.learning_rate.peak_value") - 1].startswith("peak_value")
     assert lines[find_line(text, "layers[1].output_dim") - 1] == "output_dim = 1"
     assert lines[find_line(text, "data.args.noise") - 1] == "noise = 0.1"
     assert lines[find_line(text, "data.args.missing") - 1] == "[data.args]"   # the table
@@ -158,10 +158,10 @@ def test_find_line_follows_tables_and_arrays_of_tables():
     ("noise = 0.1", "noise = -0.1", "data.args.noise", "parameter of make_moons must be"),
     ('activation = "relu"', 'activation = "relux"', "layers[0].activation", "did you mean 'relu'"),
     ("clip_by_global_norm = 1.0", "b1 = 1.5", "optimizer.b1", "in [0.0, 1.0)"),
-    ("clip_by_global_norm = 1.0", 'b1 = "high"', "optimizer.b1", "got string 'high'"),
-    ("clip_by_global_norm = 1.0", "lr = 0.1", "optimizer.lr", "unknown key"),
-    ("peak_value = 0.01", "peak_value = -1.0", "optimizer.schedule.peak_value", ">= 0"),
-    ("decay_steps = 100", "decay_steps = 2", "optimizer.schedule.decay_steps", "must exceed"),
+    ("clip_by_global_norm = 1.0", 'b1 = "high"', "optimizer.b1", "got str 'high'"),
+    ("clip_by_global_norm = 1.0", "lr = 0.1", "optimizer.lr", "not an argument of adam"),
+    ("peak_value = 0.01", "peak_value = -1.0", "optimizer.learning_rate.peak_value", ">= 0"),
+    ("decay_steps = 100", "decay_steps = 2", "optimizer.learning_rate.decay_steps", "must exceed"),
     ('name = "adam"', 'name = "adamm"', "optimizer.name", "did you mean 'adam'"),
     ("input_dim = 8", "input_dim = 9", "layers[1].input_dim", "output_dim = 8"),
     ("input_dim = 2", "input_dim = 5", "layers[0].input_dim", "has 2 features"),
@@ -205,9 +205,9 @@ def test_toml_syntax_error_names_the_file(tmp_path):
 
 
 def test_errors_from_overrides_name_the_option(tmp_path):
-    error = error_of(write(tmp_path, SMALL), ["optimizer.schedule.peak_value=fast"])
-    assert error.key == "optimizer.schedule.peak_value"
-    assert "--set optimizer.schedule.peak_value=fast" in str(error)
+    error = error_of(write(tmp_path, SMALL), ["optimizer.learning_rate.peak_value=fast"])
+    assert error.key == "optimizer.learning_rate.peak_value"
+    assert "--set optimizer.learning_rate.peak_value=fast" in str(error)
     with pytest.raises(ExperimentError, match="key=value"):
         load_experiment(write(tmp_path, SMALL), ["epochs"])
 

@@ -89,7 +89,7 @@ def test_unknown_initializer_and_bad_seed():
     with pytest.raises(ValueError, match=r"unknown initializer 'xavier'; expected one of "
                                          r"\['glorot_normal', "):
         get_initializer("xavier")
-    with pytest.raises(TypeError, match="seed must be a non-negative int, got float 1.5"):
+    with pytest.raises(TypeError, match="seed must be an integer >= 0, got float 1.5"):
         pn.init_params(ARCH, seed=1.5)
-    with pytest.raises(ValueError, match="seed must be a non-negative int, got -1"):
+    with pytest.raises(ValueError, match="seed must be an integer >= 0, got -1"):
         pn.init_params(ARCH, seed=-1)

@@ -228,3 +228,34 @@ def test_public_functions_are_pure_and_keep_the_dtype(dtype, x, seed, step):
     assert all(a.dtype == dtype for a in tree_leaves(grads))
     np.testing.assert_array_equal(x, x_before)
     assert x.flags.writeable                   # the caller's array stays the caller's
+
+
+@pytest.mark.parametrize("output", ["identity", "sigmoid"])
+def test_forward_freezes_its_own_arrays_and_leaves_the_callers_writable(output):
+    arch = [{"input_dim": 2, "output_dim": 3, "activation": "relu", "dropout": 0.5},
+            {"input_dim": 3, "output_dim": 1, "activation": output}]
+    params = pn.init_params(arch, seed=0)
+    x = np.array([[1.0, -2.0], [0.5, 0.25]])
+    y_hat, cache = pn.forward(params, x, dropout_key=(0, 0))
+    assert x.flags.writeable and y_hat.flags.writeable   # the caller's input and output
+    arrays = [*cache.inputs, *cache.pre_activations, *cache.outputs,
+              *(m for m in cache.masks if m is not None)]
+    assert len(arrays) == 7 and not any(a.flags.writeable for a in arrays)
+    x[0, 0] = 7.0                                          # the cache holds views of x
+    assert cache.inputs[0][0, 0] == 7.0
+    with pytest.raises(ValueError, match="read-only"):
+        cache.pre_activations[0][0, 0] = 1.0
+
+
+def test_the_training_kernel_returns_value_outputs_and_grads():
+    from purenet.core.network import objective
+    params = pn.init_params([{"input_dim": 2, "output_dim": 4, "activation": "tanh"},
+                             {"input_dim": 4, "output_dim": 1, "activation": "sigmoid"}], seed=3)
+    x = np.array([[1.0, -2.0], [0.5, 0.25], [0.0, 1.0]])
+    y = np.array([[1.0], [0.0], [1.0]])
+    value, outputs, grads = objective(params, x, y, "binary_crossentropy", l2=0.1)
+    loss, expected = pn.loss_and_grads(params, pn.Batch(x, y), l2=0.1)
+    assert value == loss
+    assert_records_equal(grads, expected)
+    np.testing.assert_array_equal(outputs, pn.predict(params, x))
+    assert objective(params, x, y, "binary_crossentropy", grads=False).grads is None

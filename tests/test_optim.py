@@ -15,6 +15,7 @@ import purenet as pn
 from purenet import optim
 from purenet.optim import schedules
 from purenet.core.records import Architecture, Batch, Dense, Grads, Params, tree_leaves
+from purenet.errors import SettingError
 
 try:
     from purenet.testing import assert_pure
@@ -522,10 +523,12 @@ def test_update_with_schedule_uses_the_step_count():
     (lambda: optim.sgd(-0.1), ValueError, "learning_rate"),
     (lambda: optim.sgd(float("nan")), ValueError, "learning_rate"),
     (lambda: optim.sgd(float("inf")), ValueError, "learning_rate"),
-    (lambda: optim.sgd("0.1"), TypeError, "learning_rate must be a float or a schedule"),
+    (lambda: optim.sgd("0.1"), TypeError,
+     "learning_rate must be a number >= 0 or a schedule from purenet.optim.schedules, "
+     "got str '0.1'"),
     (lambda: optim.sgd(True), TypeError, "learning_rate"),
     (lambda: optim.sgd(None), TypeError, "learning_rate"),
-    (lambda: optim.adam(b1=1.0), ValueError, r"b1 must be a number in \[0.0, 1.0\)"),
+    (lambda: optim.adam(b1=1.0), ValueError, r"b1 must be a finite number in \[0.0, 1.0\), got 1.0"),
     (lambda: optim.adam(b1=1.5), ValueError, "b1"),
     (lambda: optim.adam(b2=-0.1), ValueError, "b2"),
     (lambda: optim.adam(b1="0.9"), TypeError, "b1"),
@@ -568,23 +571,174 @@ def test_config_is_plain_json_data(name):
     opt = ALL_OPTIMIZERS[name]()
     config = opt.config()
     assert json.loads(json.dumps(config)) == config
-    assert config["name"] == opt.name
+    assert optim.from_config(config).config() == config
 
 
 def test_config_contents():
-    assert optim.momentum(0.1, 0.8, nesterov=True).config() == {
-        "name": "momentum", "learning_rate": {"schedule": "constant", "value": 0.1},
-        "momentum": 0.8, "nesterov": True}
-    chained = optim.chain(optim.clip_by_value(1.0), optim.sgd(0.1)).config()
-    assert chained == {"name": "chain", "transforms": [
-        {"name": "clip_by_value", "max_value": 1.0},
-        {"name": "sgd", "learning_rate": {"schedule": "constant", "value": 0.1}}]}
+    assert optim.adam().config() == {"name": "adam", "learning_rate": 0.001, "b1": 0.9,
+                                     "b2": 0.999, "eps": 1e-08}
+    assert optim.momentum(schedules.constant(0.1), 0.8, nesterov=True).config() == {
+        "name": "momentum", "learning_rate": 0.1, "momentum": 0.8, "nesterov": True}
+    assert optim.sgd(schedules.step_decay(0.1, 0.5, 10)).config() == {
+        "name": "sgd", "learning_rate": {"schedule": "step_decay", "init_value": 0.1,
+                                         "decay_rate": 0.5, "step_size": 10}}
+
+
+def test_a_chain_of_transforms_then_one_optimizer_is_flat():
+    chained = optim.chain(optim.clip_by_global_norm(1.0), optim.clip_by_value(0.5),
+                          optim.adam(0.01)).config()
+    assert chained == {"name": "adam", "learning_rate": 0.01, "b1": 0.9, "b2": 0.999,
+                       "eps": 1e-08, "clip_by_global_norm": 1.0, "clip_by_value": 0.5}
+    assert optim.chain(optim.clip_by_value(1.0), optim.sgd(0.1)).config() == {
+        "name": "sgd", "learning_rate": 0.1, "clip_by_value": 1.0}
+
+
+@pytest.mark.parametrize("make", [
+    # the flat form fixes the transforms' order (TRANSFORMS'), so any other order, a
+    # repeated transform or two optimizers keep the general form
+    lambda: optim.chain(optim.clip_by_value(0.5), optim.clip_by_global_norm(1.0), optim.sgd(0.1)),
+    lambda: optim.chain(optim.clip_by_value(0.5), optim.clip_by_value(0.2), optim.sgd(0.1)),
+    lambda: optim.chain(optim.sgd(0.1), optim.adam(0.1)),
+    lambda: optim.chain(optim.clip_by_value(0.5)),
+], ids=["reordered", "repeated", "two_optimizers", "no_optimizer"])
+def test_other_chains_keep_the_general_form(make):
+    opt = make()
+    config = opt.config()
+    assert config["name"] == "chain"
+    assert config["transforms"] == [t.config() for t in opt.hyperparams["transforms"]]
+    assert optim.from_config(config).config() == config
 
 
 @pytest.mark.parametrize("schedule", SCHEDULE_EXAMPLES, ids=lambda s: type(s).__name__)
 def test_schedule_in_optimizer_config_round_trips(schedule):
     config = json.loads(json.dumps(optim.adamw(schedule).config()))
-    assert schedules.schedule_from_config(config["learning_rate"]) == schedule
+    if isinstance(schedule, schedules.constant):
+        assert config["learning_rate"] == schedule.value
+    else:
+        assert schedules.schedule_from_config(config["learning_rate"]) == schedule
+
+
+# --- from_config ----------------------------------------------------------------------
+
+LEARNING_RATES = [0.05, *SCHEDULE_EXAMPLES]
+CLIPS = {
+    "no_clip": [],
+    "global_norm": [lambda: optim.clip_by_global_norm(0.5)],
+    "value": [lambda: optim.clip_by_value(0.3)],
+    "both": [lambda: optim.clip_by_global_norm(0.5), lambda: optim.clip_by_value(0.3)],
+}
+FACTORIES = {
+    "sgd": optim.sgd,
+    "momentum": lambda lr: optim.momentum(lr, momentum=0.8),
+    "nesterov": lambda lr: optim.momentum(lr, nesterov=True),
+    "adam": lambda lr: optim.adam(lr, b1=0.8),
+    "adamw": lambda lr: optim.adamw(lr, weight_decay=0.1),
+    "rmsprop": lambda lr: optim.rmsprop(lr, decay=0.95),
+    "adagrad": lambda lr: optim.adagrad(lr, eps=1e-9),
+}
+
+
+def run_updates(opt, steps=5):
+    params, grads = two_layer()
+    state = opt.init(params)
+    for k in range(steps):
+        updates, state = opt.update(grads[k % len(grads)], state, params)
+        params = optim.apply_updates(params, updates)
+    return tree_leaves(params)
+
+
+@pytest.mark.parametrize("clip", sorted(CLIPS))
+@pytest.mark.parametrize("lr", LEARNING_RATES, ids=lambda v: type(v).__name__)
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_from_config_inverts_config(name, lr, clip):
+    made = FACTORIES[name](lr)
+    opt = optim.chain(*(t() for t in CLIPS[clip]), made) if CLIPS[clip] else made
+    config = json.loads(json.dumps(opt.config()))
+    rebuilt = optim.from_config(config)
+    assert rebuilt.config() == opt.config()
+    for a, b in zip(run_updates(rebuilt), run_updates(opt)):
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def test_from_config_reads_the_version_1_shapes():
+    v1 = {"name": "chain", "transforms": [
+        {"name": "clip_by_global_norm", "max_norm": 1.0},
+        {"name": "clip_by_value", "max_value": 0.5},
+        {"name": "momentum", "learning_rate": {"schedule": "constant", "value": 0.1},
+         "momentum": 0.9, "nesterov": True}]}
+    opt = optim.from_config(v1)
+    assert opt.config() == {"name": "momentum", "learning_rate": 0.1, "momentum": 0.9,
+                            "nesterov": True, "clip_by_global_norm": 1.0, "clip_by_value": 0.5}
+    reference = optim.chain(optim.clip_by_global_norm(1.0), optim.clip_by_value(0.5),
+                            optim.momentum(0.1, nesterov=True))
+    for a, b in zip(run_updates(opt), run_updates(reference)):
+        assert a.tobytes() == b.tobytes()
+    warm = {"name": "adam", "learning_rate": {"schedule": "warmup_cosine_decay",
+            "peak_value": 0.1, "warmup_steps": 2, "decay_steps": 10, "init_value": 0.0,
+            "end_value": 0.0}, "b1": 0.9, "b2": 0.999, "eps": 1e-08}
+    assert optim.from_config(warm).config() == warm
+
+
+def test_from_config_leaves_its_argument_alone():
+    config = {"name": "adam", "learning_rate": {"schedule": "step_decay", "init_value": 0.1,
+              "decay_rate": 0.5, "step_size": 10}, "clip_by_value": 1.0}
+    before = copy.deepcopy(config)
+    optim.from_config(config)
+    assert config == before
+
+
+def test_from_config_fills_in_defaults():
+    assert optim.from_config({"name": "adam"}).config() == optim.adam().config()
+
+
+@pytest.mark.parametrize("config, error, path, match", [
+    ({"learning_rate": 0.1}, ValueError, ("name",),
+     r"name is missing; expected one of \['adagrad', 'adam', .*'sgd'\]"),
+    ({"name": "adamm"}, ValueError, ("name",),
+     r"name is unknown: 'adamm'; expected one of \[.*\(did you mean 'adam'\?\)"),
+    ({"name": 3}, TypeError, ("name",), r"name must be one of \[.*got int 3"),
+    ({"name": "adam", "beta1": 0.9}, ValueError, ("beta1",),
+     r"beta1 is not an argument of adam; expected one of \['b1', 'b2', 'clip_by_global_norm'"),
+    ({"name": "clip_by_value", "max_value": 1.0, "clip_by_global_norm": 1.0}, ValueError,
+     ("clip_by_global_norm",), "is not an argument of clip_by_value; expected one of "
+                               r"\['max_value'\]"),
+    ({"name": "sgd"}, ValueError, ("learning_rate",), "learning_rate is missing; sgd needs"),
+    ({"name": "adam", "b1": 1.5}, ValueError, ("b1",),
+     r"b1 must be a finite number in \[0.0, 1.0\), got 1.5"),
+    ({"name": "adam", "b1": "0.9"}, TypeError, ("b1",), "b1 must be a number .*got str '0.9'"),
+    ({"name": "adam", "eps": True}, TypeError, ("eps",), "eps must be a number .*got bool True"),
+    ({"name": "sgd", "learning_rate": "0.1"}, TypeError, ("learning_rate",),
+     "learning_rate must be a number >= 0 or a schedule"),
+    ({"name": "sgd", "learning_rate": -0.1}, ValueError, ("learning_rate",),
+     "learning_rate must be a finite number >= 0, got -0.1"),
+    ({"name": "momentum", "learning_rate": 0.1, "nesterov": "yes"}, TypeError, ("nesterov",),
+     "nesterov must be true or false, got str 'yes'"),
+    ({"name": "sgd", "learning_rate": {"schedule": "warmup_cosine_decay", "peak_value": 0.1,
+                                       "warmup_steps": -2, "decay_steps": 10}},
+     ValueError, ("learning_rate", "warmup_steps"),
+     r"learning_rate.warmup_steps must be an integer >= 0, got -2"),
+    ({"name": "sgd", "learning_rate": {"schedule": "cosine", "value": 0.1}}, ValueError,
+     ("learning_rate", "schedule"), r"learning_rate.schedule is unknown: 'cosine'"),
+    ({"name": "sgd", "learning_rate": {"schedule": "constant", "value": 0.1, "x": 1}},
+     ValueError, ("learning_rate", "x"), "is not an argument of constant"),
+    ({"name": "adam", "clip_by_value": -1.0}, ValueError, ("clip_by_value",),
+     r"clip_by_value must be a finite number >= 0, got -1.0"),
+    ({"name": "adam", "clip_by_global_norm": "1"}, TypeError, ("clip_by_global_norm",),
+     "clip_by_global_norm must be a number"),
+    ({"name": "chain", "transforms": [{"name": "clip_by_value", "max_value": 1.0},
+                                      {"name": "adam", "b2": 2.0}]},
+     ValueError, ("transforms", 1, "b2"), r"transforms\[1\].b2 must be a finite number"),
+    ({"name": "chain", "transforms": []}, TypeError, ("transforms",),
+     "transforms must be a non-empty list"),
+    ({"name": "chain", "transforms": [{"name": "sgd", "learning_rate": 0.1}], "lr": 1},
+     ValueError, ("lr",), "lr is not an argument of chain"),
+    ("adam", TypeError, (), "an optimizer config must be a table"),
+])
+def test_from_config_names_the_bad_setting(config, error, path, match):
+    with pytest.raises(error, match=match) as info:
+        optim.from_config(config)
+    assert isinstance(info.value, SettingError)
+    assert info.value.path == path
 
 
 def test_registries_name_every_factory():

@@ -75,8 +75,8 @@ def test_from_dicts_round_trips():
 
 def test_from_dicts_broken_chain_names_the_layer_and_both_sizes():
     broken = [ARCH[0], {**ARCH[1], "input_dim": 5}]
-    with pytest.raises(ValueError, match=r"layer 1 has input_dim=5 but layer 0 has "
-                                         r"output_dim=3"):
+    with pytest.raises(ValueError, match=r"layers\[1\]\.input_dim is 5 but layer 0 has "
+                       r"output_dim = 3"):
         pn.Architecture.from_dicts(broken)
 
 
@@ -89,13 +89,13 @@ def test_from_dicts_unknown_and_missing_keys():
 
 @pytest.mark.parametrize("layer, error, message", [
     ({"input_dim": 0, "output_dim": 1, "activation": "relu"}, ValueError,
-     "layer 0: input_dim must be at least 1, got 0"),
+     r"layers\[0\]\.input_dim must be an integer >= 1, got 0"),
     ({"input_dim": 2.0, "output_dim": 1, "activation": "relu"}, TypeError,
-     "layer 0: input_dim must be an int, got float 2.0"),
+     r"layers\[0\]\.input_dim must be an integer >= 1, got float 2.0"),
     ({"input_dim": 2, "output_dim": 1, "activation": "relux"}, ValueError,
-     r"layer 0: unknown activation 'relux'; expected one of \["),
+     r"layers\[0\]\.activation is unknown: 'relux'; expected one of \[.*'relu'"),
     ({"input_dim": 2, "output_dim": 1, "activation": "relu", "dropout": 1.0}, ValueError,
-     r"dropout must be a rate in \[0, 1\), got 1.0"),
+     r"layers\[0\]\.dropout must be a finite number in \[0, 1\), got 1.0"),
 ])
 def test_from_dicts_bad_values(layer, error, message):
     with pytest.raises(error, match=message):
@@ -108,7 +108,7 @@ def test_from_dicts_rejects_empty_and_non_lists():
         pn.Architecture.from_dicts([])
     with pytest.raises(TypeError, match="expected a list of layer dicts, got dict"):
         pn.Architecture.from_dicts(ARCH[0])
-    with pytest.raises(ValueError, match="output layer cannot have dropout"):
+    with pytest.raises(ValueError, match="dropout cannot be set on the output layer"):
         pn.Architecture.from_dicts([{**ARCH[0], "dropout": 0.2}, {**ARCH[1], "dropout": 0.2}])
 
 
@@ -147,3 +147,21 @@ def test_tree_leaves_order_and_unflatten(params):
     assert_records_equal(tree_unflatten(params, [a.copy() for a in leaves]), params)
     with pytest.raises(ValueError, match="expected 4 arrays, got 3"):
         tree_unflatten(params, leaves[:3])
+
+
+def test_tree_helpers_build_validated_read_only_records():
+    params = pn.init_params([{"input_dim": 2, "output_dim": 3, "activation": "relu"},
+                             {"input_dim": 3, "output_dim": 1, "activation": "sigmoid"}])
+    doubled = tree_map(lambda a: a * 2, params)
+    assert doubled.architecture is params.architecture
+    assert not any(a.flags.writeable for a in tree_leaves(doubled))
+    with pytest.raises(ValueError, match="a dense layer needs W of shape"):
+        tree_map(lambda a: a.ravel(), params)            # validated like any record
+    with pytest.raises(TypeError, match="all layers must share one dtype"):
+        tree_map(lambda a: a.astype(np.float16), params)
+    leaves = [np.array(a) for a in tree_leaves(params)]
+    rebuilt = tree_unflatten(params, leaves)
+    assert all(a.flags.writeable for a in leaves)      # the caller's arrays stay writable
+    assert not any(a.flags.writeable for a in tree_leaves(rebuilt))
+    zeros = zeros_like(params)
+    assert not any(a.flags.writeable or a.any() for a in tree_leaves(zeros))

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from purenet.errors import SettingError
 from purenet.optim.schedules import (SCHEDULES, as_schedule, constant, exponential_decay,
                                schedule_from_config, step_decay, warmup_cosine_decay)
 
@@ -102,16 +103,16 @@ def test_numpy_counts_work():
     (lambda: constant(True), TypeError, "value"),
     (lambda: step_decay(-1.0, 0.5, 3), ValueError, "init_value"),
     (lambda: step_decay(1.0, -0.5, 3), ValueError, "decay_rate"),
-    (lambda: step_decay(1.0, 0.5, 0), ValueError, "step_size must be an int >= 1"),
-    (lambda: step_decay(1.0, 0.5, 1.5), TypeError, "step_size must be an int"),
+    (lambda: step_decay(1.0, 0.5, 0), ValueError, "step_size must be an integer >= 1, got 0"),
+    (lambda: step_decay(1.0, 0.5, 1.5), TypeError, "step_size must be an integer >= 1, got float 1.5"),
     (lambda: step_decay(1.0, 0.5, True), TypeError, "step_size"),
     (lambda: exponential_decay(1.0, 0.5, 0), ValueError, "transition_steps"),
     (lambda: exponential_decay(1.0, 0.5, 3, staircase="yes"), TypeError, "staircase"),
     (lambda: warmup_cosine_decay(1.0, 10, 10), ValueError,
-     r"decay_steps \(10\) must exceed warmup_steps \(10\)"),
+     r"decay_steps must exceed warmup_steps \(10\), got 10"),
     (lambda: warmup_cosine_decay(1.0, 12, 10), ValueError, "decay_steps"),
-    (lambda: warmup_cosine_decay(1.0, -1, 10), ValueError, "warmup_steps must be an int >= 0"),
-    (lambda: warmup_cosine_decay(1.0, 2.5, 10), TypeError, "warmup_steps must be an int"),
+    (lambda: warmup_cosine_decay(1.0, -1, 10), ValueError, "warmup_steps must be an integer >= 0, got -1"),
+    (lambda: warmup_cosine_decay(1.0, 2.5, 10), TypeError, "warmup_steps must be an integer >= 0, got float 2.5"),
     (lambda: warmup_cosine_decay(1.0, 2, 0), ValueError, "decay_steps"),
     (lambda: warmup_cosine_decay(-1.0, 2, 10), ValueError, "peak_value"),
     (lambda: warmup_cosine_decay(1.0, 2, 10, end_value=-0.1), ValueError, "end_value"),
@@ -133,7 +134,7 @@ def test_as_schedule():
     assert as_schedule(1) == constant(1.0)
     schedule = step_decay(1.0, 0.5, 3)
     assert as_schedule(schedule) is schedule
-    with pytest.raises(TypeError, match="learning_rate must be a float or a schedule"):
+    with pytest.raises(TypeError, match="learning_rate must be a number >= 0 or a schedule"):
         as_schedule("0.1")
     with pytest.raises(TypeError, match="momentum"):
         as_schedule(None, name="momentum")
@@ -170,16 +171,23 @@ def test_every_schedule_has_an_example():
     assert {type(s).__name__ for s in EXAMPLES} == set(SCHEDULES)
 
 
-@pytest.mark.parametrize("config, error, match", [
-    ({"schedule": "cosine", "value": 1.0}, ValueError, "unknown schedule 'cosine'; expected"),
-    ({"value": 1.0}, ValueError, "needs a 'schedule' key"),
-    ({"schedule": 3}, TypeError, "schedule must be a name"),
-    ({"schedule": "constant", "rate": 1.0}, TypeError, "bad arguments for schedule 'constant'"),
-    ([("schedule", "constant")], TypeError, "must be a dict"),
+@pytest.mark.parametrize("config, error, path, match", [
+    ({"schedule": "cosine", "value": 1.0}, ValueError, ("schedule",),
+     r"schedule is unknown: 'cosine'; expected one of \['constant', "),
+    ({"value": 1.0}, ValueError, ("schedule",), r"schedule is missing: .* got keys \['value'\]"),
+    ({"schedule": 3}, TypeError, ("schedule",), r"schedule must be one of \[.*got int 3"),
+    ({"schedule": "constant", "rate": 1.0}, ValueError, ("rate",),
+     r"rate is not an argument of constant; expected one of \['value'\]"),
+    ({"schedule": "step_decay", "init_value": 1.0}, ValueError, ("decay_rate",),
+     r"decay_rate is missing; step_decay needs \['decay_rate', 'step_size'\]"),
+    ({"schedule": "step_decay", "init_value": 1.0, "decay_rate": "0.5", "step_size": 2},
+     TypeError, ("decay_rate",), "decay_rate must be a number >= 0, got str '0.5'"),
+    ([("schedule", "constant")], TypeError, (), "must be a table"),
 ])
-def test_schedule_from_bad_config_raises(config, error, match):
-    with pytest.raises(error, match=match):
+def test_schedule_from_bad_config_raises(config, error, path, match):
+    with pytest.raises(error, match=match) as info:
         schedule_from_config(config)
+    assert isinstance(info.value, SettingError) and info.value.path == path
 
 
 def test_schedule_from_config_leaves_its_argument_alone():

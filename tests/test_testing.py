@@ -40,7 +40,7 @@ def test_check_grads_passes_keywords_on(problem):
 
 
 def test_check_grads_catches_a_wrong_gradient(problem, monkeypatch):
-    true_backward = network.backward_unchecked
+    true_backward = network._backward
 
     def off_by_ten_percent_in_the_last_bias(params, cache, y, loss, l2=0.0):
         grads = true_backward(params, cache, y, loss, l2)
@@ -48,7 +48,7 @@ def test_check_grads_catches_a_wrong_gradient(problem, monkeypatch):
         layers = (*grads.layers[:-1], Dense(last.W, last.b * 1.1))
         return attrs.evolve(grads, layers=layers)
 
-    monkeypatch.setattr(network, "backward_unchecked", off_by_ten_percent_in_the_last_bias)
+    monkeypatch.setattr(network, "_backward", off_by_ten_percent_in_the_last_bias)
     errors = check_grads(*problem)
     assert errors["layers[1].b"] == pytest.approx(0.1 / 1.1, rel=1e-4)
     assert errors["layers[0].W"] < 1e-7

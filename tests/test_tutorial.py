@@ -66,7 +66,7 @@ def test_an_architecture_works_as_well_as_the_dicts():
 
 
 def test_init_layers_rejects_a_broken_chain():
-    with pytest.raises(ValueError, match="layer 1 has input_dim=4 but layer 0 has output_dim=3"):
+    with pytest.raises(ValueError, match=r"layers\[1\]\.input_dim is 4 but layer 0 has output_dim = 3"):
         t.init_layers([TWO_LAYERS[0], {**TWO_LAYERS[1], "input_dim": 4}])
 
 

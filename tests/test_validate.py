@@ -127,7 +127,7 @@ def test_ragged_x():
 @pytest.mark.parametrize("call, message", [
     (lambda: pn.Architecture.from_dicts([{"input_dim": 2, "output_dim": 1,
                                           "activation": "sigmod"}]),
-     r"unknown activation 'sigmod'; expected one of \['elu', .*'sigmoid'"),
+     r"activation is unknown: 'sigmod'; expected one of \['elu', .*'sigmoid'"),
     (lambda: pn.loss_and_grads(pn.init_params(BINARY), pn.Batch(X, [0, 1, 1]), loss="bce"),
      r"unknown loss 'bce'; expected one of \['binary_crossentropy', "),
     (lambda: pn.init_params(BINARY, init="kaiming"),

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
+
+# ".<name>.tmp-<pid>-<hex>": hidden, beside its target, and naming the process that writes it.
+_TEMP = re.compile(r"^\.(?P<target>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]+$")
 
 
 def temp_path_for(path: str) -> str:
     """A hidden temp name beside ``path``, unique to this process and call."""
     directory, name = os.path.split(os.path.abspath(path))
     return os.path.join(directory, f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def temp_of(name: str) -> tuple[str, int] | None:
+    """``(target name, writer's pid)`` when ``name`` is one of ``temp_path_for``'s temp
+    files, else None."""
+    match = _TEMP.match(name)
+    return None if match is None else (match.group("target"), int(match.group("pid")))
 
 
 def fsync_directory(directory: str) -> None:

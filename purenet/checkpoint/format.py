@@ -42,7 +42,7 @@ import numpy as np
 from purenet import __version__
 from purenet import optim
 from purenet.errors import (CheckpointError, CorruptCheckpointError, NotACheckpointError,
-                            UnsupportedCheckpointError)
+                            SettingError, UnsupportedCheckpointError)
 from purenet.checkpoint import machine
 from purenet.checkpoint.sealed import FORMAT_VERSION, USERBLOCK_SIZE, read_sealed, write_sealed
 from purenet.core.records import (
@@ -52,6 +52,7 @@ from purenet.core.records import (
     Params,
     params_digest,
 )
+from purenet.train.config import RunConfig
 from purenet.train.state import (
     HISTORY_COLUMNS,
     EarlyStoppingState,
@@ -75,7 +76,7 @@ class Checkpoint:
 
     path: str
     state: TrainState
-    config: dict[str, Any]
+    config: RunConfig
     experiment: dict[str, Any] | None
     environment: dict[str, Any]
     format_version: int
@@ -131,7 +132,8 @@ def _write_record(group: h5py.Group, record: Any) -> None:
             group.attrs[field.name] = value
 
 
-def _write_body(f: h5py.File, state: TrainState, config: dict, experiment: dict | None) -> None:
+def _write_body(f: h5py.File, state: TrainState, config: RunConfig,
+                experiment: dict | None) -> None:
     root = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
             "purenet_version": __version__,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
@@ -139,14 +141,14 @@ def _write_body(f: h5py.File, state: TrainState, config: dict, experiment: dict 
             "seed": state.seed, "stopped": state.stopped}
     f.attrs.update(root)
     f.create_group("config").attrs.update(
-        {"json": json.dumps(config), "experiment": json.dumps(experiment)})
+        {"json": json.dumps(config.to_dict()), "experiment": json.dumps(experiment)})
     arch = f.create_group("architecture")
     for i, spec in enumerate(state.params.architecture.layers):
         arch.create_group(f"layer_{i:02d}").attrs.update(attrs.asdict(spec))
     _write_tree(f.create_group("params"), state.params)
     opt = f.create_group("optimizer")
-    opt.attrs.update({"name": config["optimizer"]["name"],
-                      "config": json.dumps(config["optimizer"])})
+    opt.attrs.update({"name": config.optimizer.name,
+                      "config": json.dumps(config.optimizer.config())})
     _write_record(opt.create_group("state"), state.opt_state)
     f.create_group("progress").attrs.update(attrs.asdict(state.totals))
     history = f.create_group("history")
@@ -188,7 +190,7 @@ def non_finite_arrays(state: TrainState) -> list[str]:
     return [name for name, array in named if not np.isfinite(array).all()]
 
 
-def write_checkpoint(path: str, state: TrainState, config: dict[str, Any],
+def write_checkpoint(path: str, state: TrainState, config: RunConfig,
                      experiment: dict[str, Any] | None = None) -> str:
     """Write ``state`` to ``path`` atomically: temp file, fsync, rename, fsync directory.
 
@@ -280,6 +282,17 @@ def _read_state(f: h5py.File) -> TrainState:
                       history=history, early_stopping=early, stopped=bool(a["stopped"]))
 
 
+def _run_config(data: Any, format_version: int) -> RunConfig:
+    """The file's run record; format 1 called the layers ``architecture``."""
+    if format_version == 1 and isinstance(data, dict) and "architecture" in data:
+        data = {("layers" if k == "architecture" else k): v for k, v in data.items()}
+    try:
+        return RunConfig.from_dict(data)
+    except SettingError as error:
+        raise CorruptCheckpointError(f"the run config stored in the checkpoint is not valid: "
+                                     f"{error}") from None
+
+
 def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read and fully verify one checkpoint file.
 
@@ -296,7 +309,8 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
                 raise NotACheckpointError(f"{path} does not say it is a {FORMAT_NAME}")
             _refuse_links(f, path)
             state = _read_state(f)
-            config = json.loads(f["config"].attrs["json"])
+            config = _run_config(json.loads(f["config"].attrs["json"]),
+                                 int(f.attrs["format_version"]))
             experiment = json.loads(f["config"].attrs["experiment"])
             env = {k: v.item() if hasattr(v, "item") else v
                    for k, v in f["environment"].attrs.items()}
@@ -308,11 +322,6 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise CorruptCheckpointError(f"{path} passed its digest check but its contents are "
                                      f"not a readable checkpoint: {error}") from error
     return Checkpoint(path, state, config, experiment, env, *meta)
-
-
-def verify(path: str | os.PathLike) -> Checkpoint:
-    """Read ``path`` completely and return it; any problem raises a CheckpointError."""
-    return read_checkpoint(path)
 
 
 def summarize(path: str | os.PathLike) -> dict[str, Any]:
@@ -328,6 +337,6 @@ def summarize(path: str | os.PathLike) -> dict[str, Any]:
             "params_digest": ckpt.params_digest, "format": FORMAT_NAME,
             "format_version": ckpt.format_version, "purenet_version": ckpt.purenet_version,
             "created": ckpt.created, "seed": state.seed, "stopped": state.stopped,
-            "optimizer": ckpt.config["optimizer"]["name"], "dtype": ckpt.config["dtype"],
+            "optimizer": ckpt.config.optimizer.name, "dtype": ckpt.config.dtype,
             "architecture": state.params.architecture.to_dicts(),
             "environment": ckpt.environment, "integrity": "ok"}

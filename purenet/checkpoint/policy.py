@@ -8,21 +8,21 @@ holds at least one complete, verified checkpoint once one was ever written.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import warnings
 from typing import Any
 
-from purenet.checkpoint import machine
+from purenet.checkpoint import atomic, machine
 from purenet.checkpoint.format import Checkpoint, read_checkpoint, write_checkpoint
 from purenet.errors import (CheckpointError, CheckpointMismatchError, CheckpointNotFoundError,
                             CheckpointWarning)
-from purenet.train.state import MONITORS, TrainState, config_differences
+from purenet.errors import NonFiniteError, TrainingInterrupted
+from purenet.train.callbacks import Callback
 from purenet.train.config import RunConfig
+from purenet.train.state import MONITORS, TrainState
 
 CHECKPOINT_NAME = re.compile(r"^step-(\d+)\.h5$")
-TEMP_NAME = re.compile(r"^\.step-\d+\.h5\.tmp-(\d+)-[0-9a-f]+$")
 
 
 def checkpoint_name(step: int) -> str:
@@ -67,14 +67,6 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     return read_checkpoint(path)
 
 
-def latest(directory: str | os.PathLike) -> str | None:
-    """The path of the newest valid checkpoint in ``directory``, or None."""
-    if not os.path.isdir(directory):
-        return None
-    found = newest_valid(directory)
-    return None if found is None else found.path
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -89,8 +81,9 @@ def remove_stale_temps(directory: str) -> list[str]:
     """Delete temp files left by saves whose process is gone (killed mid-save)."""
     removed = []
     for name in os.listdir(directory):
-        match = TEMP_NAME.match(name)
-        if match and (int(match.group(1)) == os.getpid() or not _pid_alive(int(match.group(1)))):
+        temp = atomic.temp_of(name)
+        if temp and CHECKPOINT_NAME.match(temp[0]) and (temp[1] == os.getpid()
+                                                        or not _pid_alive(temp[1])):
             path = os.path.join(directory, name)
             try:
                 os.remove(path)
@@ -100,12 +93,8 @@ def remove_stale_temps(directory: str) -> list[str]:
     return removed
 
 
-def _plain(config: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(config))
-
-
-class Checkpointer:
-    """Saves a run's state to ``directory`` as ``fit`` tells it to.
+class Checkpointer(Callback):
+    """Saves a run's state to ``directory``: a ``fit`` callback that can also restore.
 
     Args:
         directory: where the ``step-NNNNNNNN.h5`` files go (created if missing).
@@ -136,27 +125,28 @@ class Checkpointer:
         self.experiment = experiment
         self.last_saved_step: int | None = None
         self._metrics: dict[str, float] = {}   # verified path -> monitor value
+        self._config: RunConfig | None = None   # the run being trained, from on_fit_start
 
     def __repr__(self) -> str:
         return (f"Checkpointer({self.directory!r}, every_steps={self.every_steps}, "
                 f"every_epochs={self.every_epochs}, keep={self.keep}, keep_best={self.keep_best})")
 
-    # -- called by fit --
+    # -- the fit callback --
 
     def start(self) -> None:
         """Make the directory and clear temp files of saves that were killed."""
         os.makedirs(self.directory, exist_ok=True)
         remove_stale_temps(self.directory)
 
-    def restore(self, spec: RunConfig) -> TrainState | None:
-        """The newest valid checkpoint's state, after checking it belongs to ``spec``'s
+    def restore(self, config: RunConfig) -> TrainState | None:
+        """The newest valid checkpoint's state, after checking it belongs to ``config``'s
         run; None when there is no checkpoint yet."""
         if not os.path.isdir(self.directory):
             return None
         found = newest_valid(self.directory)
         if found is None:
             return None
-        differences = config_differences(_plain(spec.config()), found.config)
+        differences = config.differences(found.config)
         if differences:
             raise CheckpointMismatchError(
                 f"{found.path} belongs to a different run; refusing to resume:\n  "
@@ -166,25 +156,33 @@ class Checkpointer:
         self.last_saved_step = found.state.step
         return found.state
 
-    def after_step(self, state: TrainState, spec: RunConfig, epoch_done: bool) -> None:
-        """Save when the policy says so."""
-        due = (self.every_steps and state.step % self.every_steps == 0) or \
-              (epoch_done and self.every_epochs and state.epoch % self.every_epochs == 0)
-        if due:
-            self.save(state, spec)
+    def on_fit_start(self, state: TrainState, config: RunConfig, total_steps: int) -> None:
+        self.start()
+        self._config = config
 
-    def finish(self, state: TrainState, spec: RunConfig) -> None:
-        """Save the final state unless it is saved already."""
-        if self.last_saved_step != state.step:
-            self.save(state, spec)
+    def on_step_end(self, state: TrainState, metrics: Any) -> None:
+        if self.every_steps and state.step % self.every_steps == 0:
+            self.save(state, self._config)
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        if self.every_epochs and state.epoch % self.every_epochs == 0 \
+                and self.last_saved_step != state.step:
+            self.save(state, self._config)
+
+    def on_fit_end(self, state: TrainState, error: BaseException | None) -> None:
+        """Save the final state unless it is saved already: after a normal end, the last
+        good step before a NaN, or the step an interrupt stopped at."""
+        ending = error is None or isinstance(error, (NonFiniteError, TrainingInterrupted))
+        if ending and self._config is not None and self.last_saved_step != state.step:
+            self.save(state, self._config)
 
     # -- saving --
 
-    def save(self, state: TrainState, spec: RunConfig) -> str:
+    def save(self, state: TrainState, config: RunConfig) -> str:
         """Write ``state``, verify it, then apply retention. Returns the file's path."""
         os.makedirs(self.directory, exist_ok=True)
         path = write_checkpoint(os.path.join(self.directory, checkpoint_name(state.step)),
-                                state, spec.config(), self.experiment)
+                                state, config, self.experiment)
         try:
             checkpoint = read_checkpoint(path)   # read back and verified before any delete
         except CheckpointError as error:

@@ -6,6 +6,7 @@ matplotlib is imported here only, lazily, with the non-interactive Agg backend, 
 
 from __future__ import annotations
 
+import io
 import os
 from typing import Any
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from purenet.train.metrics import evaluate
 from purenet.core.network import predict
-from purenet.experiment.rundir import Run, load_run
+from purenet.experiment.rundir import Run, load_run, write_atomic
 from purenet.experiment.runner import prepare_data
 
 
@@ -27,9 +28,9 @@ def _pyplot() -> Any:
 
 
 def _save(fig: Any, path: str) -> str:
-    temp = f"{path}.tmp-{os.getpid()}.png"
-    fig.savefig(temp, dpi=120, format="png")
-    os.replace(temp, path)
+    image = io.BytesIO()
+    fig.savefig(image, dpi=120, format="png")
+    write_atomic(path, image.getvalue())
     return path
 
 

@@ -20,7 +20,6 @@ import attrs
 Validator = Callable[[Any, Any, Any], None]
 
 
-
 def _name(attribute: Any) -> str:
     return attribute if isinstance(attribute, str) else attribute.name
 
@@ -112,7 +111,8 @@ def check(name: str, value: Any, validator: Validator) -> Any:
 
 def plain_number(value: Any) -> Any:
     """A converter: numpy scalars become Python numbers (records stay JSON-able)."""
-    if _is_number(value) and not isinstance(value, (int, float)):
+    # type(), not isinstance: np.float64 subclasses float but should not reach a config.
+    if _is_number(value) and type(value) not in (int, float):
         return value.item() if hasattr(value, "item") else value
     return value
 

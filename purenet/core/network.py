@@ -7,7 +7,7 @@ the batch is the leading (contiguous) axis, which gathering minibatches keeps ch
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
@@ -15,7 +15,7 @@ from purenet.core.activations import ACTIVATIONS
 from purenet.core.initializers import get_initializer
 from purenet.core.losses import FUSED, LOSSES, resolve_loss
 from purenet.core.records import (Architecture, Batch, Cache, Dense, Grads, Params, as_architecture,
-                             check_dtype)
+                                  check_dtype, freeze)
 from purenet.core.rng import check_seed, derive
 from purenet.core.validate import check_targets, check_x
 
@@ -55,9 +55,9 @@ def _dropout_mask(key: DropoutKey, layer: int, rate: float, shape: tuple[int, in
     return (draws < keep) * dtype.type(1 / keep)
 
 
-def forward_unchecked(params: Params, x: Array, dropout_key: DropoutKey | None = None
-                      ) -> tuple[Array, Cache]:
-    """``forward`` without input checks: for callers that validated ``x`` once."""
+def _forward(params: Params, x: Array, dropout_key: DropoutKey | None = None
+             ) -> tuple[Array, Cache]:
+    """``forward`` on a validated ``x``."""
     inputs, pre_activations, outputs, masks = [], [], [], []
     A = x
     for i, (spec, layer) in enumerate(zip(params.architecture.layers, params.layers)):
@@ -72,7 +72,15 @@ def forward_unchecked(params: Params, x: Array, dropout_key: DropoutKey | None =
             mask = _dropout_mask(dropout_key, i, spec.dropout, A.shape, A.dtype)
             A = A * mask
         masks.append(mask)
-    return A, Cache.trusted(inputs, pre_activations, outputs, masks)
+    # The engine's own arrays are frozen in place; the caller's input and the output it
+    # receives (shared by Z and A for an identity output) stay writeable for the caller,
+    # and the Cache stores read-only views of them.
+    for arrays, first, end in ((inputs, 1, None), (pre_activations, 0, -1), (outputs, 0, -1),
+                               (masks, 0, None)):
+        for array in arrays[first:end]:
+            if array is not None and array is not x:
+                freeze(array)
+    return A, Cache(inputs, pre_activations, outputs, masks)
 
 
 def forward(params: Params, x: Any, dropout_key: DropoutKey | None = None
@@ -87,7 +95,7 @@ def forward(params: Params, x: Any, dropout_key: DropoutKey | None = None
     Returns:
         ``(y_hat, cache)``: the output (n_samples, output_dim) and what backward needs.
     """
-    return forward_unchecked(params, check_x(x, params.architecture, params.dtype), dropout_key)
+    return _forward(params, check_x(x, params.architecture, params.dtype), dropout_key)
 
 
 def predict(params: Params, x: Any) -> Array:
@@ -112,9 +120,8 @@ def loss_value(loss: str, activation: str, Z: Array, A: Array, y: Array) -> floa
     return LOSSES[loss].value(A, y)
 
 
-def backward_unchecked(params: Params, cache: Cache, y: Array, loss: str, l2: float = 0.0
-                       ) -> Grads:
-    """``backward`` without input checks; ``y`` already in the loss's form."""
+def _backward(params: Params, cache: Cache, y: Array, loss: str, l2: float = 0.0) -> Grads:
+    """``backward`` on a validated ``y`` (already in the loss's form)."""
     specs = params.architecture.layers
     last = len(specs) - 1
     dZ = output_gradient(loss, specs[last].activation, cache.pre_activations[last],
@@ -125,7 +132,7 @@ def backward_unchecked(params: Params, cache: Cache, y: Array, loss: str, l2: fl
         dW = cache.inputs[i].T @ dZ
         if l2:
             dW += W * W.dtype.type(l2)
-        grads[i] = Dense.trusted(dW, dZ.sum(axis=0))
+        grads[i] = Dense(freeze(dW), freeze(dZ.sum(axis=0)))
         if i == 0:
             break   # the gradient of the input data is never needed
         # Through a one-unit layer the product is an outer product: broadcasting gives the
@@ -137,7 +144,7 @@ def backward_unchecked(params: Params, cache: Cache, y: Array, loss: str, l2: fl
         # dA was made just above, so the derivative may overwrite it.
         dZ = (activation.backward_into or activation.backward)(
             dA, cache.pre_activations[i - 1], cache.outputs[i - 1])
-    return Grads.trusted(tuple(grads))
+    return Grads(tuple(grads))
 
 
 def backward(params: Params, cache: Cache, y: Any, loss: str | None = None) -> Grads:
@@ -152,7 +159,7 @@ def backward(params: Params, cache: Cache, y: Any, loss: str | None = None) -> G
     arch = params.architecture
     loss = resolve_loss(loss, arch.output_activation)
     y = check_targets(y, cache.inputs[0].shape[0], loss, arch, params.dtype)
-    return backward_unchecked(params, cache, y, loss)
+    return _backward(params, cache, y, loss)
 
 
 def l2_penalty(params: Params, l2: float) -> float:
@@ -163,14 +170,25 @@ def l2_penalty(params: Params, l2: float) -> float:
     return l2 / 2 * sum(float(np.vdot(layer.W, layer.W)) for layer in params.layers)
 
 
-def loss_and_grads_unchecked(params: Params, x: Array, y: Array, loss: str, l2: float = 0.0,
-                             dropout_key: DropoutKey | None = None) -> tuple[float, Grads]:
-    """``loss_and_grads`` on validated input: the pure training kernel."""
-    _, cache = forward_unchecked(params, x, dropout_key)
+class Objective(NamedTuple):
+    """What one evaluation of the training objective gives."""
+
+    value: float            # the mean loss plus the L2 penalty
+    outputs: Array          # the network's output (n_samples, output_dim), dropout applied
+    grads: Grads | None     # the gradients of ``value``; None when not asked for
+
+
+def objective(params: Params, x: Array, y: Array, loss: str, l2: float = 0.0,
+              dropout_key: DropoutKey | None = None, grads: bool = True) -> Objective:
+    """The one kernel behind ``loss_and_grads``, ``train_step`` and ``evaluate``: forward,
+    the loss value and, with ``grads``, backward, on arrays already validated (``x`` by
+    ``check_x``, ``y`` by ``check_targets`` for ``loss``)."""
+    A, cache = _forward(params, x, dropout_key)
     last = len(params.layers) - 1
     value = loss_value(loss, params.architecture.output_activation,
-                       cache.pre_activations[last], cache.outputs[last], y)
-    return value + l2_penalty(params, l2), backward_unchecked(params, cache, y, loss, l2)
+                       cache.pre_activations[last], cache.outputs[last], y) \
+        + l2_penalty(params, l2)
+    return Objective(value, A, _backward(params, cache, y, loss, l2) if grads else None)
 
 
 def loss_and_grads(params: Params, batch: Batch, loss: str | None = None, l2: float = 0.0,
@@ -191,4 +209,5 @@ def loss_and_grads(params: Params, batch: Batch, loss: str | None = None, l2: fl
     loss = resolve_loss(loss, arch.output_activation)
     x = check_x(batch.x, arch, params.dtype)
     y = check_targets(batch.y, x.shape[0], loss, arch, params.dtype)
-    return loss_and_grads_unchecked(params, x, y, loss, l2, dropout_key)
+    value, _, grads = objective(params, x, y, loss, l2, dropout_key)
+    return value, grads

@@ -13,18 +13,31 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 import attrs
 import numpy as np
 
-from purenet.core.activations import get_activation
+from purenet.core.activations import ACTIVATIONS
+from purenet.core.checks import field, integer, number, one_of
+from purenet.errors import SettingError
 
 Array = np.ndarray
 DTYPES = ("float32", "float64")
 
 
 def readonly(value: Any) -> Array:
-    """``value`` as an array that cannot be written to (a view when it already is one)."""
-    array = np.asarray(value)
+    """``value`` as an array that cannot be written to: itself when it already is one,
+    else a read-only view, so an array the caller still holds stays writeable for it."""
+    array = value if type(value) is np.ndarray else np.asarray(value)
     if array.flags.writeable:
         array = array.view()
-        array.flags.writeable = False
+        array.setflags(write=False)
+    return array
+
+
+def freeze(array: Array) -> Array:
+    """Mark an array the engine just made (and nobody else holds) read-only, in place.
+
+    Records built from frozen arrays keep them as they are: no view is made, which is
+    what keeps the training step's records cheap to build.
+    """
+    array.setflags(write=False)   # setflags: half the cost of assigning flags.writeable
     return array
 
 
@@ -44,30 +57,14 @@ def check_dtype(dtype: Any) -> np.dtype:
 _LAYER_KEYS = ("input_dim", "output_dim", "activation", "dropout")
 
 
-def _positive_int(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{attribute.name} must be an int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{attribute.name} must be at least 1, got {value}")
-
-
-def _known_activation(instance: Any, attribute: attrs.Attribute, value: str) -> None:
-    get_activation(value)
-
-
-def _dropout_rate(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"dropout must be a rate in [0, 1), got {value!r}")
-
-
 @attrs.frozen
 class LayerSpec:
     """One dense layer: ``A = activation(A_prev @ W + b)``, then dropout when training."""
 
-    input_dim: int = attrs.field(validator=_positive_int)
-    output_dim: int = attrs.field(validator=_positive_int)
-    activation: str = attrs.field(validator=_known_activation)
-    dropout: float = attrs.field(default=0.0, validator=_dropout_rate)
+    input_dim: int = field(integer(1))
+    output_dim: int = field(integer(1))
+    activation: str = attrs.field(validator=one_of(ACTIVATIONS))
+    dropout: float = field(number(0, 1), default=0.0)
 
     @classmethod
     def from_dict(cls, layer: Mapping[str, Any], index: int = 0) -> "LayerSpec":
@@ -84,8 +81,8 @@ class LayerSpec:
             )
         try:
             return cls(**layer)
-        except (TypeError, ValueError) as error:
-            raise type(error)(f"layer {index}: {error}") from None
+        except SettingError as error:
+            raise error.within("layers", index) from None
 
     def to_dict(self) -> dict[str, Any]:
         layer = {"input_dim": self.input_dim, "output_dim": self.output_dim,
@@ -97,16 +94,16 @@ class LayerSpec:
 
 def _chained(instance: Any, attribute: attrs.Attribute, layers: tuple[LayerSpec, ...]) -> None:
     if not layers:
-        raise ValueError("an architecture needs at least one layer, got an empty list")
+        raise SettingError("layers", "an architecture needs at least one layer, got an empty list")
     for index, (before, layer) in enumerate(zip(layers, layers[1:]), start=1):
         if layer.input_dim != before.output_dim:
-            raise ValueError(
-                f"layer {index} has input_dim={layer.input_dim} but layer {index - 1} has "
-                f"output_dim={before.output_dim}; a layer's input_dim must equal the "
-                "previous layer's output_dim"
-            )
+            raise SettingError(
+                ("layers", index, "input_dim"), f"is {layer.input_dim} but layer {index - 1} has "
+                f"output_dim = {before.output_dim}; a layer's input_dim must equal the "
+                "previous layer's output_dim")
     if layers[-1].dropout:
-        raise ValueError("the output layer cannot have dropout; put it on a hidden layer")
+        raise SettingError(("layers", len(layers) - 1, "dropout"), "cannot be set on the output layer; "
+                           "put dropout on a hidden layer")
 
 
 @attrs.frozen
@@ -169,16 +166,6 @@ class Dense:
     W: Array = attrs.field(converter=readonly)
     b: Array = attrs.field(converter=readonly, validator=_dense_shapes)
 
-    @classmethod
-    def trusted(cls, W: Array, b: Array) -> "Dense":
-        """Build from arrays the engine made itself: read-only, no shape checks (hot path)."""
-        W.flags.writeable = False
-        b.flags.writeable = False
-        dense = object.__new__(cls)
-        object.__setattr__(dense, "W", W)
-        object.__setattr__(dense, "b", b)
-        return dense
-
 
 def _dense_tuple(layers: Iterable[Dense]) -> tuple[Dense, ...]:
     layers = tuple(layers)
@@ -189,18 +176,21 @@ def _dense_tuple(layers: Iterable[Dense]) -> tuple[Dense, ...]:
 
 
 def _match_architecture(instance: "Params", attribute: attrs.Attribute, arch: Architecture) -> None:
-    if len(arch.layers) != len(instance.layers):
+    # Runs on every Params the optimizer makes, so it is kept to attribute comparisons.
+    layers = instance.layers
+    if len(arch.layers) != len(layers):
         raise ValueError(
-            f"the architecture has {len(arch.layers)} layers but {len(instance.layers)} "
-            "were given"
+            f"the architecture has {len(arch.layers)} layers but {len(layers)} were given"
         )
-    dtypes = {layer.W.dtype for layer in instance.layers}
-    if len(dtypes) != 1 or next(iter(dtypes)).name not in DTYPES:
-        raise TypeError(f"all layers must share one dtype of {list(DTYPES)}, got {dtypes}")
-    for i, (spec, layer) in enumerate(zip(arch.layers, instance.layers)):
-        if layer.W.shape != (spec.input_dim, spec.output_dim):
+    dtype = layers[0].W.dtype
+    for i, (spec, layer) in enumerate(zip(arch.layers, layers)):
+        W = layer.W
+        if W.dtype is not dtype and W.dtype != dtype or dtype.char not in "fd":
+            dtypes = sorted({layer.W.dtype.name for layer in layers})
+            raise TypeError(f"all layers must share one dtype of {list(DTYPES)}, got {dtypes}")
+        if W.shape != (spec.input_dim, spec.output_dim):
             raise ValueError(
-                f"layer {i}: W has shape {layer.W.shape} but the architecture says "
+                f"layer {i}: W has shape {W.shape} but the architecture says "
                 f"({spec.input_dim}, {spec.output_dim})"
             )
 
@@ -224,20 +214,9 @@ class Grads:
 
     layers: tuple[Dense, ...] = attrs.field(converter=_dense_tuple)
 
-    @classmethod
-    def trusted(cls, layers: tuple[Dense, ...]) -> "Grads":
-        """Build from Dense records the engine made (hot path): no checks."""
-        grads = object.__new__(cls)
-        object.__setattr__(grads, "layers", layers)
-        return grads
 
-
-def _freeze_own(arrays: Iterable[Array | None]) -> tuple[Array | None, ...]:
-    """Mark arrays the engine made itself read-only, in place (no views)."""
-    for array in arrays:
-        if array is not None:
-            array.flags.writeable = False
-    return tuple(arrays)
+def _readonly_tuple(arrays: Iterable[Array | None]) -> tuple[Array | None, ...]:
+    return tuple(None if a is None else readonly(a) for a in arrays)
 
 
 @attrs.frozen(eq=False)
@@ -246,27 +225,10 @@ class Cache:
     pre-activation ``Z`` and its output ``A`` (after dropout), plus the dropout masks
     (``None`` for layers without one)."""
 
-    inputs: tuple[Array, ...] = attrs.field(converter=lambda xs: tuple(map(readonly, xs)))
-    pre_activations: tuple[Array, ...] = attrs.field(converter=lambda xs: tuple(map(readonly, xs)))
-    outputs: tuple[Array, ...] = attrs.field(converter=lambda xs: tuple(map(readonly, xs)))
-    masks: tuple[Array | None, ...] = attrs.field(
-        converter=lambda xs: tuple(None if m is None else readonly(m) for m in xs))
-
-    @classmethod
-    def trusted(cls, inputs: list[Array], pre_activations: list[Array], outputs: list[Array],
-                masks: list[Array | None]) -> "Cache":
-        """Build from ``forward``'s own arrays (hot path): frozen in place, except the
-        arrays the caller also holds (its input, and the output ``forward`` returns, which
-        an identity output layer shares with its pre-activation): those get read-only
-        views."""
-        cache = object.__new__(cls)
-        for name, arrays, shared in (("inputs", inputs, 0), ("pre_activations", pre_activations, -1),
-                                     ("outputs", outputs, -1), ("masks", masks, None)):
-            frozen = list(arrays)
-            if shared is not None:
-                frozen[shared] = readonly(frozen[shared])
-            object.__setattr__(cache, name, _freeze_own(frozen))
-        return cache
+    inputs: tuple[Array, ...] = attrs.field(converter=_readonly_tuple)
+    pre_activations: tuple[Array, ...] = attrs.field(converter=_readonly_tuple)
+    outputs: tuple[Array, ...] = attrs.field(converter=_readonly_tuple)
+    masks: tuple[Array | None, ...] = attrs.field(converter=_readonly_tuple)
 
 
 @attrs.frozen(eq=False)
@@ -305,30 +267,33 @@ def tree_map(fn: Callable[..., Array], tree: Tree, *rest: Params | Grads) -> Tre
 
     ``fn`` must return new arrays; they are made read-only in place.
     """
-    layers = tuple(
-        Dense.trusted(fn(layer.W, *(o.W for o in others)), fn(layer.b, *(o.b for o in others)))
-        for layer, *others in zip(tree.layers, *(r.layers for r in rest))
-    )
-    return _with_layers(tree, layers)
+    layers = []
+    for layer, *others in zip(tree.layers, *(r.layers for r in rest)):
+        W = fn(layer.W, *(o.W for o in others))
+        b = fn(layer.b, *(o.b for o in others))
+        W.setflags(write=False)   # fresh arrays: frozen in place, so Dense keeps them as they are
+        b.setflags(write=False)
+        layers.append(Dense(W, b))
+    return _rebuild(tree, tuple(layers))
 
 
-def _with_layers(tree: Tree, layers: tuple[Dense, ...]) -> Tree:
-    # Skips validation: the layers came from a tree already known to fit.
-    new = object.__new__(type(tree))
-    object.__setattr__(new, "layers", layers)
+def _rebuild(tree: Tree, layers: tuple[Dense, ...]) -> Tree:
+    """A tree of ``tree``'s type (and architecture) holding ``layers``, validated as any."""
     if isinstance(tree, Params):
-        object.__setattr__(new, "architecture", tree.architecture)
-    return new
+        return Params(layers, tree.architecture)
+    return Grads(layers)
 
 
 def tree_unflatten(tree: Tree, leaves: Sequence[Array]) -> Tree:
-    """A tree shaped like ``tree`` holding ``leaves`` (in ``tree_leaves`` order)."""
+    """A tree shaped like ``tree`` holding ``leaves`` (in ``tree_leaves`` order); leaves
+    still writeable are stored as read-only views."""
     if len(leaves) != 2 * len(tree.layers):
         raise ValueError(f"expected {2 * len(tree.layers)} arrays, got {len(leaves)}")
-    layers = tuple(Dense.trusted(leaves[i], leaves[i + 1]) for i in range(0, len(leaves), 2))
-    return _with_layers(tree, layers)
+    layers = tuple(Dense(leaves[i], leaves[i + 1]) for i in range(0, len(leaves), 2))
+    return _rebuild(tree, layers)
 
 
 def zeros_like(tree: Params | Grads) -> Grads:
     """A Grads of zeros shaped like ``tree`` (optimizer state starts here)."""
-    return Grads(tuple(Dense.trusted(np.zeros_like(l.W), np.zeros_like(l.b)) for l in tree.layers))
+    return Grads(tuple(Dense(freeze(np.zeros_like(layer.W)), freeze(np.zeros_like(layer.b)))
+                       for layer in tree.layers))

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from purenet.core.checks import check, integer
+
 # Stable integer tags: the seed sequence hashes integers, and these must never change,
 # or old checkpoints would resume with different data orders and masks.
 PURPOSES = {"init": 1, "data": 2, "dropout": 3, "split": 4}
 
 
 def check_seed(seed: object) -> int:
-    """Return ``seed`` as an int, or raise: a seed is a non-negative integer."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be a non-negative int, got {type(seed).__name__} {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed}")
-    return int(seed)
+    """Return ``seed`` as an int, or raise a SettingError: a seed is an integer >= 0."""
+    return int(check("seed", seed, integer(0)))
 
 
 def derive(seed: int, purpose: str, *counters: int) -> np.random.Generator:

@@ -18,11 +18,11 @@ from typing import Any, Callable, Mapping, NamedTuple
 
 import attrs
 
-from purenet.errors import MissingColumnError
+from purenet.core import checks
+from purenet.errors import MissingColumnError, SettingError, SettingTypeError
 import numpy as np
 
 from purenet.train.data import train_validation_split
-from purenet.experiment.schema import Field, Source, boolean, choice, number, string, table
 
 Array = np.ndarray
 
@@ -46,18 +46,59 @@ SOURCES: dict[str, DataSource] = {
 RESERVED_ARGS = ("return_X_y", "as_frame", "return_centers", "coef")
 
 
+def _sorted_table(args: Any) -> Any:
+    return dict(sorted(args.items())) if isinstance(args, Mapping) else args
+
+
+def _table(instance: Any, attribute: Any, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise SettingTypeError(attribute.name, f"must be a table, got {checks.describe(value)}")
+
+
 @attrs.frozen
 class DataSpec:
-    """The ``[data]`` table: one of ``source`` (with ``args``) or ``path`` (with ``target``)."""
+    """The ``[data]`` table: one of ``source`` (with ``args``) or ``path`` (with ``target``).
 
-    source: str | None
-    path: str | None
-    target: str | None
-    args: Mapping[str, Any] = attrs.field(converter=lambda a: dict(sorted(a.items())))
-    test_size: float = 0.2
-    validation_size: float = 0.0
-    standardize: bool = False
-    standardize_target: bool = False
+    Attributes:
+        source: a scikit-learn generator or bundled dataset (``SOURCES``).
+        path: a CSV or NPZ file (relative paths are resolved against the experiment file).
+        target: the file's column (CSV) or array (NPZ) holding the targets.
+        args: the source function's arguments.
+        test_size, validation_size: fractions held out (validation: of what remains).
+        standardize, standardize_target: standardise x (and regression y) on the
+            training part.
+    """
+
+    source: str | None = attrs.field(default=None,
+                                     validator=checks.optional(checks.one_of(SOURCES)))
+    path: str | None = attrs.field(default=None, validator=checks.optional(checks.string))
+    target: str | None = attrs.field(default=None, validator=checks.optional(checks.string))
+    args: dict[str, Any] = attrs.field(factory=dict, converter=_sorted_table, validator=_table)
+    test_size: float = checks.field(checks.number(0, 1), default=0.2)
+    validation_size: float = checks.field(checks.number(0, 1), default=0.0)
+    standardize: bool = attrs.field(default=False, validator=checks.boolean)
+    standardize_target: bool = attrs.field(default=False, validator=checks.boolean)
+
+    def __attrs_post_init__(self) -> None:
+        if (self.source is None) == (self.path is None):
+            raise SettingError((), "give exactly one of source = \"<scikit-learn name>\" "
+                               f"(one of {sorted(SOURCES)}) or path = \"<file.csv|.npz>\"")
+        if self.source is not None:
+            if self.target is not None:
+                raise SettingError("target", "only applies to data read from a file (path)")
+            _check_source_args(self.source, self.args)
+            return
+        if self.args:
+            raise SettingError("args", "only applies to data.source")
+        extension = os.path.splitext(self.path)[1].lower()
+        if extension not in FILE_LOADERS:
+            raise SettingError("path", f"has the unsupported file type {extension!r}; "
+                               f"expected one of {sorted(FILE_LOADERS)}")
+        if not os.path.isfile(self.path):
+            raise SettingError("path", f"no such file: {self.path}")
+        if self.target is None:
+            raise SettingError("target", "is missing; name the column (CSV) or array (NPZ) "
+                               "that holds the targets")
 
     def config(self) -> dict[str, Any]:
         plain = attrs.asdict(self)
@@ -66,56 +107,30 @@ class DataSpec:
         return {k: v for k, v in plain.items() if v is not None}
 
 
-DATA_FIELDS = {
-    "source": Field(choice(SOURCES), None), "path": Field(string, None),
-    "target": Field(string, None), "args": Field(table, {}),
-    "test_size": Field(number(0, 1), 0.2), "validation_size": Field(number(0, 1), 0.0),
-    "standardize": Field(boolean, False), "standardize_target": Field(boolean, False),
-}
-
-
-def parse_data(source: Source, raw: Any, seed: int, classifier: bool) -> DataSpec:
-    """The ``[data]`` table, checked: names, argument names, the file's existence."""
-    d = source.take(raw, "data.", DATA_FIELDS)
-    if (d["source"] is None) == (d["path"] is None):
-        raise source.error("data", "give exactly one of source = \"<scikit-learn name>\" "
-                           f"(one of {sorted(SOURCES)}) or path = \"<file.csv|.npz>\"")
-    if d["source"] is not None:
-        for key in ("target",):
-            if d[key] is not None:
-                raise source.error(f"data.{key}", "only applies to data read from a file "
-                                   "(data.path)")
-        d["args"] = _source_args(source, d["source"], d["args"], seed)
-    else:
-        if d["args"]:
-            raise source.error("data.args", "only applies to data.source")
-        base = os.path.dirname(os.path.abspath(source.path)) if source.path else os.getcwd()
-        d["path"] = os.path.normpath(os.path.join(base, os.path.expanduser(d["path"])))
-        extension = os.path.splitext(d["path"])[1].lower()
-        if extension not in FILE_LOADERS:
-            raise source.error("data.path", f"unsupported file type {extension!r}; expected "
-                               f"one of {sorted(FILE_LOADERS)}")
-        if not os.path.isfile(d["path"]):
-            raise source.error("data.path", f"no such file: {d['path']}")
-        if d["target"] is None:
-            raise source.error("data.target", "missing; name the column (CSV) or array "
-                               "(NPZ) that holds the targets")
-    if d["standardize_target"] and classifier:
-        raise source.error("data.standardize_target", "only applies to regression; a "
-                           "classifier's targets are class labels")
-    return DataSpec(**d)
-
-
-def _source_args(source: Source, name: str, args: dict[str, Any], seed: int) -> dict[str, Any]:
+def _check_source_args(name: str, args: dict[str, Any]) -> None:
     parameters = inspect.signature(SOURCES[name].load()).parameters
     allowed = sorted(p for p in parameters if p not in RESERVED_ARGS)
     for key in args:
         if key not in allowed:
-            raise source.error(f"data.args.{key}", f"not an argument of {name}; expected one "
-                               f"of {allowed}")
-    if "random_state" in parameters and "random_state" not in args:
-        args = {**args, "random_state": seed}   # never numpy's global RNG
-    return args
+            raise SettingError(("args", key), f"is not an argument of {name}; expected one of "
+                               f"{allowed}{checks.did_you_mean(key, allowed)}")
+
+
+def with_defaults(data: Any, seed: int, base: str) -> Any:
+    """The raw ``[data]`` table with what the file leaves implicit made explicit: a
+    generator's ``random_state`` (the run's seed: never numpy's global RNG), and ``path``
+    resolved against the experiment file's directory ``base``."""
+    if not isinstance(data, Mapping):
+        return data
+    data = dict(data)
+    source = data.get("source")
+    if source in SOURCES and isinstance(data.get("args", {}), Mapping):
+        parameters = inspect.signature(SOURCES[source].load()).parameters
+        if "random_state" in parameters and "random_state" not in data.get("args", {}):
+            data["args"] = {**data.get("args", {}), "random_state": seed}
+    if isinstance(data.get("path"), str):
+        data["path"] = os.path.normpath(os.path.join(base, os.path.expanduser(data["path"])))
+    return data
 
 
 # --- arrays ---------------------------------------------------------------------------

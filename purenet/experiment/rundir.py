@@ -22,32 +22,26 @@ from purenet.errors import RunDirectoryError
 
 from purenet.checkpoint import atomic
 from purenet.experiment.datasets import Scaler
-from purenet.experiment.config import Experiment, load_experiment
+from purenet.experiment.schema import without_none
+from purenet.experiment.config import RESUMABLE_KEYS, Experiment, load_experiment
 from purenet.core.records import Params
-from purenet.train.state import HISTORY_COLUMNS, History, config_differences
+from purenet.train.config import differences as config_differences
+from purenet.train.state import HISTORY_COLUMNS, History
 
 CONFIG, SCALER, HISTORY, SUMMARY, CHECKPOINTS = (
     "config.toml", "scaler.json", "history.csv", "summary.json", "checkpoints")
 PLOTS = ("loss.png", "accuracy.png", "decision_boundary.png")
-# Settings that may change when a run is resumed: they do not touch its arithmetic.
-RESUMABLE_CHANGES = ("name", "epochs", "checkpoint")
 
 
 def default_run_dir(experiment: Experiment) -> str:
     return os.path.join("runs", experiment.name)
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` through a temp file and a rename: never half a file."""
-    atomic.fsync_directory(os.path.dirname(atomic.write_atomic(path, text.encode("utf-8"))))
-
-
-def _without_none(config: Any) -> Any:
-    if isinstance(config, dict):
-        return {k: _without_none(v) for k, v in config.items() if v is not None}
-    if isinstance(config, (list, tuple)):
-        return [_without_none(v) for v in config]
-    return config
+def write_atomic(path: str, data: str | bytes) -> None:
+    """Write ``data`` (text as UTF-8) to ``path`` through a temp file and a rename, then
+    sync the directory: never half a file."""
+    data = data.encode("utf-8") if isinstance(data, str) else data
+    atomic.fsync_directory(os.path.dirname(atomic.write_atomic(path, data)))
 
 
 def existing_run(run_dir: str) -> list[str]:
@@ -70,12 +64,12 @@ def clear_run(run_dir: str) -> None:
     checkpoints = os.path.join(run_dir, CHECKPOINTS)
     if os.path.isdir(checkpoints):
         for name in os.listdir(checkpoints):
-            if name.endswith(".h5") or ".h5.tmp-" in name:
+            if name.endswith(".h5") or atomic.temp_of(name):
                 os.remove(os.path.join(checkpoints, name))
 
 
 def _comparable(config: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in _without_none(config).items() if k not in RESUMABLE_CHANGES}
+    return {k: v for k, v in without_none(config).items() if k not in RESUMABLE_KEYS}
 
 
 def claim(run_dir: str, config: Mapping[str, Any], resume: bool, force: bool) -> None:

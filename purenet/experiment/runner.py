@@ -35,7 +35,7 @@ def prepare_data(experiment: Experiment) -> Splits:
     """The experiment's data, split and with its scaler; checked against the network."""
     data = experiment.data
     try:
-        splits = split(data, experiment.seed, experiment.classifier)
+        splits = split(data, experiment.run.seed, experiment.classifier)
     except MissingColumnError as error:
         raise experiment.error("data.target", str(error)) from None
     except (ValueError, TypeError, OSError) as error:
@@ -144,14 +144,9 @@ def run_experiment(experiment: Experiment, run_dir: str | os.PathLike | None = N
     if splits.x_val is not None:
         validation = (scaler.transform_x(splits.x_val), _target(experiment, scaler, splits.y_val))
     start = time.perf_counter()
-    result = fit(experiment.architecture, scaler.transform_x(splits.x_train),
-                 _target(experiment, scaler, splits.y_train),
-                 optimizer=experiment.optimizer.build(), epochs=experiment.epochs,
-                 batch_size=experiment.batch_size, seed=experiment.seed,
-                 dtype=experiment.dtype, loss=experiment.loss, validation_data=validation,
-                 checkpointer=checkpointer, resume=resume, progress=progress,
-                 init=experiment.init, l2=experiment.l2, shuffle=experiment.shuffle,
-                 drop_last=experiment.drop_last, early_stopping=experiment.early_stopping)
+    result = fit(experiment.run, scaler.transform_x(splits.x_train),
+                 _target(experiment, scaler, splits.y_train), validation_data=validation,
+                 checkpointer=checkpointer, resume=resume, progress=progress)
     seconds = time.perf_counter() - start
     summary = summarize_run(experiment, result.state.params, splits, run_dir)
     summary.update(step=result.state.step, epoch=result.state.epoch,

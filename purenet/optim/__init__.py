@@ -6,11 +6,12 @@ from purenet.optim.optimizers import (OPTIMIZERS, TRANSFORMS, AdagradState, Adam
                                       ChainState, EmptyState, MomentumState, Optimizer,
                                       RmspropState, SgdState, adagrad, adam, adamw,
                                       apply_updates, chain, clip_by_global_norm, clip_by_value,
-                                      global_norm, momentum, rmsprop, sgd)
+                                      from_config, global_norm, momentum, rmsprop, sgd)
 
 __all__ = [
     "OPTIMIZERS", "TRANSFORMS", "AdagradState", "AdamState", "ChainState", "EmptyState",
     "MomentumState", "Optimizer", "RmspropState", "SgdState", "adagrad", "adam", "adamw",
-    "apply_updates", "chain", "clip_by_global_norm", "clip_by_value", "global_norm",
+    "apply_updates", "chain", "clip_by_global_norm", "clip_by_value", "from_config",
+    "global_norm",
     "momentum", "rmsprop", "schedules", "sgd",
 ]

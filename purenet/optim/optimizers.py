@@ -9,14 +9,17 @@ follow the same path up to rounding. ``learning_rate`` is a float or a schedule 
 
 from __future__ import annotations
 
+import inspect
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 import attrs
 import numpy as np
 
+from purenet.core.checks import boolean, check, describe, number, one_of
 from purenet.core.records import Grads, Params, tree_leaves, tree_map, zeros_like
-from purenet.optim.schedules import ScalarOrSchedule, as_schedule, constant
+from purenet.errors import SettingError, SettingTypeError
+from purenet.optim.schedules import ScalarOrSchedule, as_schedule, constant, schedule_from_config
 
 Array = np.ndarray
 
@@ -85,27 +88,39 @@ class Optimizer:
     update: Callable[[Grads, Any, Params | None], tuple[Grads, Any]]
 
     def config(self) -> dict[str, Any]:
-        """The optimizer as plain data, schedules included."""
-        return {"name": self.name, **{k: _plain(v) for k, v in self.hyperparams.items()}}
+        """The optimizer as plain data (``from_config`` is the inverse).
+
+        The canonical flat form: ``{"name": "adam", "learning_rate": 0.001, "b1": 0.9, ...}``,
+        a schedule as its config dict, a constant learning rate as a float. A chain of
+        gradient transforms, each at most once and in ``TRANSFORMS`` order, followed by one
+        optimizer is that optimizer's form plus one key per transform
+        (``"clip_by_global_norm": 1.0``); any other chain is
+        ``{"name": "chain", "transforms": [config, ...]}``.
+        """
+        if self.name != "chain":
+            return {"name": self.name, **{k: _plain(v) for k, v in self.hyperparams.items()}}
+        *transforms, last = self.hyperparams["transforms"] or [None]
+        names = [t.name for t in transforms]
+        if last is not None and last.name in OPTIMIZERS and \
+                names == [n for n in TRANSFORMS if n in names]:
+            flat = last.config()
+            for t in transforms:
+                (flat[t.name],) = t.hyperparams.values()
+            return flat
+        return {"name": "chain", "transforms": [t.config() for t in self.hyperparams["transforms"]]}
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, constant):
+        return float(value.value)
     if hasattr(value, "config"):
         return value.config()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
     return value
 
 
-def _check_rate(name: str, value: float, low: float = 0.0, high: float = math.inf) -> float:
+def _check_rate(name: str, value: float, low: float = 0, high: float | None = None) -> float:
     # numpy scalars are numbers too (np.float32(0.9) is a fine b1); a str or bool is not.
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
-                                                                      np.floating)):
-        raise TypeError(f"{name} must be a number in [{low}, {high}), got "
-                        f"{type(value).__name__} {value!r}")
-    if not low <= value < high:
-        raise ValueError(f"{name} must be a number in [{low}, {high}), got {value!r}")
-    return float(value)
+    return float(check(name, value, number(low, high)))
 
 
 def _learning_rate(value: ScalarOrSchedule) -> Callable[[int], float]:
@@ -140,6 +155,7 @@ def momentum(learning_rate: ScalarOrSchedule, momentum: float = 0.9,
     ``p <- p - lr * buf``, or ``p <- p - lr * (g + momentum * buf)`` with ``nesterov``."""
     lr = _learning_rate(learning_rate)
     beta = _check_rate("momentum", momentum, 0.0, 1.0)
+    nesterov = bool(check("nesterov", nesterov, _boolean))
 
     def update(grads: Grads, state: MomentumState, params: Params | None = None):
         rate = lr(state.count)
@@ -148,7 +164,7 @@ def momentum(learning_rate: ScalarOrSchedule, momentum: float = 0.9,
         return tree_map(lambda d: d * -rate, direction), MomentumState(state.count + 1, trace)
 
     return Optimizer("momentum",
-                     {"learning_rate": lr, "momentum": beta, "nesterov": bool(nesterov)},
+                     {"learning_rate": lr, "momentum": beta, "nesterov": nesterov},
                      lambda params: MomentumState(0, zeros_like(params)), update)
 
 
@@ -292,3 +308,79 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
 TRANSFORMS: dict[str, Callable[..., Optimizer]] = {
     "clip_by_global_norm": clip_by_global_norm, "clip_by_value": clip_by_value,
 }
+
+
+def _boolean(instance: Any, attribute: Any, value: Any) -> None:
+    # numpy's bool is a fine flag too.
+    if not isinstance(value, np.bool_):
+        boolean(instance, attribute, value)
+
+
+# --- plain data -> optimizer -----------------------------------------------------------
+
+
+def from_config(config: Mapping[str, Any]) -> Optimizer:
+    """The optimizer described by ``config``, the inverse of ``Optimizer.config()``.
+
+    Also reads purenet 0.1's form (format_version 1 checkpoints): a constant learning rate
+    as ``{"schedule": "constant", "value": x}``, and ``{"name": "chain", "transforms":
+    [...]}`` with each transform a full config (``{"name": "clip_by_value", "max_value":
+    0.5}``). Values must have their own type: no numbers as strings, no bools as numbers.
+
+    Raises:
+        SettingError: with ``.path`` relative to the optimizer's table, e.g. ``("name",)``,
+            ``("b1",)`` or ``("learning_rate", "warmup_steps")``.
+    """
+    if not isinstance(config, Mapping):
+        raise SettingTypeError((), f"an optimizer config must be a table (dict), got "
+                               f"{describe(config)}")
+    names = [*OPTIMIZERS, *TRANSFORMS, "chain"]
+    if "name" not in config:
+        raise SettingError("name", f"is missing; expected one of {sorted(names)}")
+    name = check("name", config["name"], one_of(names))
+    if name == "chain":
+        return _chain_from_config(config)
+    factory = {**OPTIMIZERS, **TRANSFORMS}[name]
+    signature = inspect.signature(factory).parameters
+    allowed = [*signature, *(TRANSFORMS if name in OPTIMIZERS else ())]
+    for key in config:
+        if key != "name" and key not in allowed:
+            raise SettingError((key,), f"is not an argument of {name}; expected one of "
+                               f"{sorted(allowed)}")
+    missing = [k for k, p in signature.items() if p.default is p.empty and k not in config]
+    if missing:
+        raise SettingError(missing[0], f"is missing; {name} needs {missing}")
+    kwargs = {k: config[k] for k in signature if k in config}
+    if isinstance(kwargs.get("learning_rate"), Mapping):
+        try:
+            kwargs["learning_rate"] = schedule_from_config(kwargs["learning_rate"])
+        except SettingError as error:
+            raise error.within("learning_rate") from None
+    optimizer = factory(**kwargs)
+    transforms = []
+    for t in TRANSFORMS:   # applied in the table's order, whatever the keys' order
+        if t in config:
+            try:
+                transforms.append(TRANSFORMS[t](config[t]))
+            except SettingError as error:
+                raise type(error)(t, error.problem) from None
+    return chain(*transforms, optimizer) if transforms else optimizer
+
+
+def _chain_from_config(config: Mapping[str, Any]) -> Optimizer:
+    for key in config:
+        if key not in ("name", "transforms"):
+            raise SettingError((key,), "is not an argument of chain; expected one of "
+                               "['name', 'transforms']")
+    transforms = config.get("transforms")
+    if isinstance(transforms, (str, bytes, Mapping)) or not isinstance(transforms, Sequence) \
+            or not transforms:
+        raise SettingTypeError("transforms", f"must be a non-empty list of optimizer configs, "
+                               f"got {describe(transforms)}")
+    built = []
+    for i, transform in enumerate(transforms):
+        try:
+            built.append(from_config(transform))
+        except SettingError as error:
+            raise error.within("transforms", i) from None
+    return chain(*built)

@@ -12,44 +12,12 @@ from typing import Any, Callable, Mapping, Union
 import attrs
 import numpy as np
 
-from purenet.core.registry import lookup
+from purenet.core.checks import boolean, check, describe, field, integer, number, one_of
+from purenet.errors import SettingError, SettingTypeError
 
-
-def _plain_number(value: Any) -> Any:
-    # numpy scalars become Python numbers, so that config() stays JSON-able.
-    if isinstance(value, np.generic) and not isinstance(value, np.bool_):
-        return value.item()
-    return value
-
-
-def _non_negative(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{attribute.name} must be a number >= 0, got "
-                        f"{type(value).__name__} {value!r}")
-    if not 0 <= value < math.inf:
-        raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
-
-
-def _int_at_least(low: int) -> Callable[[Any, attrs.Attribute, Any], None]:
-    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{attribute.name} must be an int >= {low}, got "
-                            f"{type(value).__name__} {value!r}")
-        if value < low:
-            raise ValueError(f"{attribute.name} must be an int >= {low}, got {value!r}")
-    return check
-
-
-_positive_int = _int_at_least(1)
-_non_negative_int = _int_at_least(0)
-
-
-def _number_field(**kwargs: Any) -> Any:
-    return attrs.field(converter=_plain_number, validator=_non_negative, **kwargs)
-
-
-def _int_field(validator: Callable) -> Any:
-    return attrs.field(converter=_plain_number, validator=validator)
+_rate = number(0)          # a finite number >= 0
+_positive_int = integer(1)
+_non_negative_int = integer(0)
 
 
 class _Schedule:
@@ -62,7 +30,7 @@ class _Schedule:
 class constant(_Schedule):
     """``value`` at every step."""
 
-    value: float = _number_field()
+    value: float = field(_rate)
 
     def __call__(self, count: int) -> float:
         return float(self.value)
@@ -73,9 +41,9 @@ class step_decay(_Schedule):
     """``init_value * decay_rate ** (count // step_size)``: drops by ``decay_rate`` every
     ``step_size`` updates (PyTorch's StepLR)."""
 
-    init_value: float = _number_field()
-    decay_rate: float = _number_field()
-    step_size: int = _int_field(_positive_int)
+    init_value: float = field(_rate)
+    decay_rate: float = field(_rate)
+    step_size: int = field(_positive_int)
 
     def __call__(self, count: int) -> float:
         return self.init_value * self.decay_rate ** (count // self.step_size)
@@ -86,10 +54,10 @@ class exponential_decay(_Schedule):
     """``init_value * decay_rate ** (count / transition_steps)`` (Optax's), with
     ``staircase`` rounding the exponent down."""
 
-    init_value: float = _number_field()
-    decay_rate: float = _number_field()
-    transition_steps: int = _int_field(_positive_int)
-    staircase: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    init_value: float = field(_rate)
+    decay_rate: float = field(_rate)
+    transition_steps: int = field(_positive_int)
+    staircase: bool = attrs.field(default=False, validator=boolean)
 
     def __call__(self, count: int) -> float:
         exponent = count / self.transition_steps
@@ -103,18 +71,17 @@ class warmup_cosine_decay(_Schedule):
     cosine decay to ``end_value`` at ``decay_steps`` (counted from 0, warm-up included, as
     Optax's ``warmup_cosine_decay_schedule``); ``end_value`` after that."""
 
-    peak_value: float = _number_field()
-    warmup_steps: int = _int_field(_non_negative_int)
-    decay_steps: int = _int_field(_positive_int)
-    init_value: float = _number_field(default=0.0)
-    end_value: float = _number_field(default=0.0)
+    peak_value: float = field(_rate)
+    warmup_steps: int = field(_non_negative_int)
+    decay_steps: int = field(_positive_int)
+    init_value: float = field(_rate, default=0.0)
+    end_value: float = field(_rate, default=0.0)
 
     def __attrs_post_init__(self) -> None:
         if self.decay_steps <= self.warmup_steps:
-            raise ValueError(
-                f"decay_steps ({self.decay_steps}) must exceed warmup_steps "
-                f"({self.warmup_steps}): decay_steps counts the warm-up too"
-            )
+            raise SettingError(
+                "decay_steps", f"must exceed warmup_steps ({self.warmup_steps}), got "
+                f"{self.decay_steps}: decay_steps counts the warm-up too")
 
     def __call__(self, count: int) -> float:
         if count < self.warmup_steps:
@@ -132,33 +99,43 @@ SCHEDULE_NAMES = {cls: name for name, cls in SCHEDULES.items()}
 
 
 def as_schedule(value: ScalarOrSchedule, name: str = "learning_rate") -> Callable[[int], float]:
-    """A schedule for ``value``: a float becomes ``constant(value)``."""
+    """A schedule for ``value``: a number becomes ``constant(value)``.
+
+    Raises:
+        SettingError: ``value`` is neither a schedule nor a finite number >= 0; its
+            ``.path`` is ``(name,)``.
+    """
     if isinstance(value, _Schedule):
         return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
                                                                       np.floating)):
-        raise TypeError(
-            f"{name} must be a float or a schedule from purenet.optim.schedules, got "
-            f"{type(value).__name__} {value!r}"
-        )
-    if not 0 <= value < math.inf:   # checked here so that the message names the argument
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return constant(float(value))
+        raise SettingTypeError(name, "must be a number >= 0 or a schedule from "
+                               f"purenet.optim.schedules, got {describe(value)}")
+    return constant(float(check(name, value, _rate)))
 
 
-def schedule_from_config(config: dict[str, Any]) -> Schedule:
-    """Inverse of ``config()``."""
+def schedule_from_config(config: Mapping[str, Any]) -> Schedule:
+    """Inverse of ``config()``.
+
+    Raises:
+        SettingError: with ``.path`` relative to the schedule's table: ``("schedule",)`` for
+            a missing or unknown name, the argument's name for a bad or unknown argument.
+    """
     if not isinstance(config, Mapping):
-        raise TypeError(f"a schedule config must be a dict, got {type(config).__name__}")
+        raise SettingTypeError((), f"a schedule config must be a table (dict), got "
+                               f"{describe(config)}")
     if "schedule" not in config:
-        raise ValueError(
-            f"a schedule config needs a 'schedule' key naming one of {sorted(SCHEDULES)}; "
-            f"got keys {sorted(config)}"
-        )
-    config = dict(config)
-    name = config.pop("schedule")
-    cls = lookup(SCHEDULES, name, "schedule")
-    try:
-        return cls(**config)
-    except TypeError as error:
-        raise TypeError(f"bad arguments for schedule {name!r}: {error}") from None
+        raise SettingError("schedule", f"is missing: a schedule config names one of "
+                           f"{sorted(SCHEDULES)}; got keys {sorted(config)}")
+    name = check("schedule", config["schedule"], one_of(SCHEDULES))
+    cls = SCHEDULES[name]
+    arguments = [a.name for a in attrs.fields(cls)]
+    for key in config:
+        if key != "schedule" and key not in arguments:
+            raise SettingError((key,), f"is not an argument of {name}; expected one of "
+                               f"{arguments}")
+    missing = [a.name for a in attrs.fields(cls)
+               if a.default is attrs.NOTHING and a.name not in config]
+    if missing:
+        raise SettingError(missing[0], f"is missing; {name} needs {missing}")
+    return cls(**{k: v for k, v in config.items() if k != "schedule"})

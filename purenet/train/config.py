@@ -1,45 +1,288 @@
-"""The run record: every setting that decides a run's result, in one frozen record."""
+"""The run record: every setting that decides a run's result, in one frozen record.
+
+``RunConfig`` is the one place a setting lives. ``fit`` takes it (or builds it from its
+keyword arguments), checkpoints store its plain form (``to_dict``) and rebuild it
+(``from_dict``), resume compares two of them (``differences``), and an experiment file is
+this record plus data and a checkpoint policy. Adding a setting is one field here, with
+its validator; the TOML key, the checkpoint and the resume check follow.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Mapping
 
 import attrs
 import numpy as np
 
-from purenet.core.records import Architecture
-from purenet.optim.optimizers import Optimizer
+from purenet.core import checks
+from purenet.core.initializers import INITIALIZERS
+from purenet.core.losses import CLASSIFICATION_LOSSES, DEFAULT_LOSS, LOSSES, resolve_loss
+from purenet.core.records import DTYPES, Architecture, LayerSpec, as_architecture
+from purenet.errors import SettingError, SettingTypeError
+from purenet.optim import Optimizer, adam, from_config
 from purenet.train.state import EarlyStopping
+
+# A field with this metadata may change when a run is continued (``epochs`` may grow); the
+# others decide the arithmetic and must match.
+RESUMABLE = "resumable"
+# Fields whose name in the plain form (TOML, JSON) differs: the seed's "layers".
+PLAIN_NAMES = {"architecture": "layers"}
+
+
+def _dtype_name(value: Any) -> Any:
+    if isinstance(value, str):
+        return value
+    try:
+        return np.dtype(value).name
+    except TypeError:
+        return value    # the validator says what is wrong
+
+
+def _resolved_loss(value: str | None, config: "RunConfig") -> str:
+    checks.check("loss", value, checks.optional(checks.one_of(LOSSES)))
+    output = config.architecture.output_activation
+    if value is None and output not in DEFAULT_LOSS:
+        raise SettingError("loss", f"has no default for a {output!r} output layer; set it to "
+                           f"one of {sorted(LOSSES)}")
+    return resolve_loss(value, output)
+
+
+def _is_optimizer(instance: Any, attribute: Any, value: Any) -> None:
+    if not isinstance(value, Optimizer):
+        raise SettingTypeError(attribute.name, "must come from purenet.optim (e.g. "
+                               f"purenet.optim.adam(1e-3)), got {checks.describe(value)}")
+
+
+def _is_early_stopping(instance: Any, attribute: Any, value: Any) -> None:
+    if value is not None and not isinstance(value, EarlyStopping):
+        raise SettingTypeError(attribute.name, "must be a purenet.EarlyStopping or None, got "
+                               f"{checks.describe(value)}")
+
+
+def _batch_size_check(instance: Any, attribute: Any, value: Any) -> None:
+    try:
+        checks.optional(checks.integer(1))(instance, attribute, value)
+    except SettingError as error:
+        raise type(error)("batch_size", 'must be an integer >= 1, or None for the full batch '
+                          f'("full" in an experiment file), got {checks.describe(value)}'
+                          ) from None
 
 
 @attrs.frozen(eq=False)
 class RunConfig:
-    """Everything that decides a run's arithmetic, checked on resume. ``epochs`` may
-    change between an interrupted run and its resumption; nothing else may."""
+    """Everything that decides a run's result.
 
-    architecture: Architecture
-    optimizer: Optimizer
-    loss: str
-    dtype: np.dtype
-    seed: int
-    batch_size: int | None
-    init: str = "he_normal"
-    l2: float = 0.0
-    shuffle: bool = True
-    drop_last: bool = False
-    early_stopping: EarlyStopping | None = None
+    Attributes:
+        architecture: the layers (an Architecture or the tutorial's list of dicts).
+        optimizer: from ``purenet.optim``, schedule and clipping included.
+        epochs: how many epochs the whole run lasts; may grow when a run is continued.
+        batch_size: samples per step; None for the full batch.
+        seed: decides the initial parameters, the data order and the dropout masks.
+        dtype: "float32" or "float64", for parameters and computation.
+        loss: a loss name; None takes the default for the output activation.
+        init: the initializer of fresh parameters.
+        l2: L2 penalty on the weights (``l2/2 * sum(W**2)``, PyTorch's weight_decay).
+        label_smoothing: for the cross-entropy losses, train on targets
+            ``y * (1 - label_smoothing) + label_smoothing / K`` (K classes; 2 for binary).
+        shuffle: visit the samples in a new order each epoch.
+        drop_last: skip the last, partial batch of each epoch.
+        early_stopping: an ``EarlyStopping``, or None.
+    """
 
-    def config(self) -> dict[str, Any]:
-        """The spec as plain data (JSON-able)."""
-        return {
-            "architecture": self.architecture.to_dicts(),
-            "optimizer": self.optimizer.config(),
-            "loss": self.loss, "dtype": self.dtype.name, "seed": self.seed,
-            "batch_size": self.batch_size, "init": self.init, "l2": self.l2,
-            "shuffle": self.shuffle, "drop_last": self.drop_last,
-            "early_stopping": None if self.early_stopping is None
-            else attrs.asdict(self.early_stopping),
-        }
+    architecture: Architecture = attrs.field(converter=as_architecture)
+    optimizer: Optimizer = attrs.field(factory=adam, validator=_is_optimizer)
+    epochs: int = checks.field(checks.integer(0), default=10, metadata={RESUMABLE: True})
+    batch_size: int | None = checks.field(_batch_size_check, default=64)
+    seed: int = checks.field(checks.integer(0, 2**63 - 1), default=0)
+    dtype: str = attrs.field(default="float32", converter=_dtype_name,
+                             validator=checks.one_of(DTYPES))
+    loss: str = attrs.field(default=None, converter=attrs.Converter(_resolved_loss,
+                                                                    takes_self=True))
+    init: str = attrs.field(default="he_normal", validator=checks.one_of(INITIALIZERS))
+    l2: float = checks.field(checks.number(0), default=0.0)
+    label_smoothing: float = checks.field(checks.number(0, 1), default=0.0)
+    shuffle: bool = attrs.field(default=True, validator=checks.boolean)
+    drop_last: bool = attrs.field(default=False, validator=checks.boolean)
+    early_stopping: EarlyStopping | None = attrs.field(default=None,
+                                                       validator=_is_early_stopping)
+
+    def __attrs_post_init__(self) -> None:
+        if self.label_smoothing and self.loss not in CLASSIFICATION_LOSSES:
+            raise SettingError("label_smoothing", f"only applies to {list(CLASSIFICATION_LOSSES)}"
+                               f", and this run's loss is {self.loss!r}; set it to 0")
+
+    @property
+    def np_dtype(self) -> np.dtype:
+        return np.dtype(self.dtype)
+
+    @property
+    def classifier(self) -> bool:
+        return self.loss in CLASSIFICATION_LOSSES
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as plain data (JSON- and TOML-able); ``from_dict`` reverses it."""
+        return converter().unstructure(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "RunConfig":
+        """The record from ``to_dict``'s form (missing settings take their defaults).
+
+        Raises:
+            SettingError: naming the setting (``optimizer.b1``) and what is wrong with it.
+        """
+        return structure(data, cls)
+
+    def differences(self, other: "RunConfig") -> list[str]:
+        """Every setting but the resumable ones on which ``other`` differs from this run."""
+        return differences(comparable(self), comparable(other))
+
+
+def comparable(config: RunConfig) -> dict[str, Any]:
+    """``config.to_dict()`` without the settings that may change when a run continues."""
+    skip = {f.name for f in attrs.fields(RunConfig) if f.metadata.get(RESUMABLE)}
+    return {k: v for k, v in config.to_dict().items() if k not in skip}
+
+
+# --- plain data <-> records -----------------------------------------------------------------
+
+
+def _strict(kind: type, name: str) -> Any:
+    def structure(value: Any, _: Any) -> Any:
+        ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not ok:
+            raise SettingTypeError((), f"must be {name}, got {checks.describe(value)}")
+        return value
+    return structure
+
+
+def _batch_size(value: Any, _: Any) -> int | None:
+    if value is None or value == "full":
+        return None
+    return _strict(int, 'an integer >= 1 or "full"')(value, int)
+
+
+def _architecture(value: Any, _: Any) -> Architecture:
+    if not isinstance(value, list) or not value:
+        raise SettingTypeError((), "must be a non-empty list of layers (one [[layers]] table "
+                               f"each, with input_dim, output_dim and activation), got "
+                               f"{checks.describe(value)}")
+    layers = converter().structure(value, tuple[LayerSpec, ...])
+    try:
+        return Architecture(layers)
+    except SettingError as error:   # its path starts at "layers", where cattrs already is
+        raise type(error)(error.path[1:], error.problem) from None
+
+
+def _optimizer(value: Any, _: Any) -> Optimizer:
+    if not isinstance(value, Mapping):
+        raise SettingTypeError((), "must be a table with a name (e.g. name = \"adam\"), got "
+                               f"{checks.describe(value)}")
+    return from_config(value)
+
+
+@functools.cache
+def converter() -> Any:
+    """The cattrs converter between records and plain data (strict: no "1" for 1)."""
+    import cattrs
+    from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+    conv = cattrs.Converter(forbid_extra_keys=True)
+    for kind, name in ((int, "an integer"), (float, "a number"), (bool, "true or false"),
+                       (str, "a string")):
+        conv.register_structure_hook(kind, _strict(kind, name))
+    conv.register_structure_hook(Architecture, _architecture)
+    conv.register_unstructure_hook(Architecture, Architecture.to_dicts)
+    conv.register_unstructure_hook(LayerSpec, LayerSpec.to_dict)
+    conv.register_structure_hook(Optimizer, _optimizer)
+    conv.register_unstructure_hook(Optimizer, Optimizer.config)
+    renames = {field: override(rename=name) for field, name in PLAIN_NAMES.items()}
+    conv.register_structure_hook(RunConfig, make_dict_structure_fn(
+        RunConfig, conv, **renames, batch_size=override(struct_hook=_batch_size)))
+    conv.register_unstructure_hook(RunConfig, make_dict_unstructure_fn(
+        RunConfig, conv, **renames,
+        batch_size=override(unstruct_hook=lambda b: "full" if b is None else b)))
+    return conv
+
+
+def _part(note: Any) -> str | int:
+    """A cattrs note as a part of a setting's path: a plain-form name, or a list index."""
+    if hasattr(note, "name"):
+        return PLAIN_NAMES.get(note.name, note.name)
+    return note.index
+
+
+def setting_errors(error: BaseException, path: tuple = ()) -> list[SettingError]:
+    """The problems inside a cattrs structuring error, each a SettingError with the full
+    path of its setting (``("layers", 2, "activation")``)."""
+    from cattrs.errors import (ClassValidationError, ForbiddenExtraKeysError,
+                               IterableValidationError)
+
+    if isinstance(error, (ClassValidationError, IterableValidationError)):
+        noted, other = error.group_exceptions()
+        found = [e for sub, note in noted
+                 for e in setting_errors(sub, (*path, _part(note)))]
+        return found + [e for sub in other for e in setting_errors(sub, path)]
+    if isinstance(error, ForbiddenExtraKeysError):
+        allowed = sorted(PLAIN_NAMES.get(f.name, f.name) for f in attrs.fields(error.cl))
+        return [SettingError((*path, key), "unknown key; expected one of "
+                             f"{allowed}{checks.did_you_mean(key, allowed)}")
+                for key in sorted(error.extra_fields)]
+    if isinstance(error, KeyError):
+        return [SettingError(path, "is missing; this setting is required")]
+    if isinstance(error, SettingError):
+        return [error.within(*path)]
+    return [SettingError(path, str(error))]
+
+
+def setting_names() -> list[str]:
+    """The run record's settings as the plain form (an experiment file) names them."""
+    return [PLAIN_NAMES.get(f.name, f.name) for f in attrs.fields(RunConfig)]
+
+
+def structure(data: Any, cls: type, conv: Any = None) -> Any:
+    """``cls`` from plain ``data`` through the converter ``conv`` (default: the run
+    record's); the first problem found is raised as a SettingError naming its path."""
+    try:
+        return (conv or converter()).structure(data, cls)
+    except Exception as error:   # cattrs groups them; unpack to the settings at fault
+        problems = setting_errors(error)
+        if not problems:
+            raise
+        raise problems[0] from None
+
+
+# --- comparing ----------------------------------------------------------------------------
+
+
+def _flatten(config: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts and lists as one level of dotted keys (list entries by position), so a
+    difference is named down to the entry (``layers.1.activation``). An empty dict or list
+    is a value of its own, so a setting set to ``[]`` is not lost."""
+    if isinstance(config, dict) and config:
+        items = config.items()
+    elif isinstance(config, (list, tuple)) and config:
+        items = enumerate(config)
+    else:
+        return {prefix[:-1]: config}
+    flat: dict[str, Any] = {}
+    for key, value in items:
+        flat.update(_flatten(value, f"{prefix}{key}."))
+    return flat
+
+
+def differences(expected: Mapping[str, Any], found: Mapping[str, Any],
+                line: str = "{key}: this run has {expected!r}, the checkpoint {found!r}"
+                ) -> list[str]:
+    """Every setting on which two plain configs differ, one ``line`` each, formatted with
+    ``key`` (dotted), ``expected`` and ``found``."""
+    expected, found = _flatten(dict(expected)), _flatten(dict(found))
+    absent = "(not set)"
+    return [line.format(key=k, expected=expected.get(k, absent), found=found.get(k, absent))
+            for k in sorted(set(expected) | set(found))
+            if expected.get(k, absent) != found.get(k, absent)]
 
 
 RunSpec = RunConfig   # its name in purenet 0.1

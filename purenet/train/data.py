@@ -12,16 +12,16 @@ from typing import Any
 
 import numpy as np
 
+from purenet.core.checks import check, integer
 from purenet.core.rng import check_seed, derive
+from purenet.errors import SettingError
 
 Array = np.ndarray
 
 
 def batches_per_epoch(n_samples: int, batch_size: int, drop_last: bool = False) -> int:
     """How many batches an epoch has (the last one partial unless ``drop_last``)."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    check("batch_size", batch_size, integer(1))
     if n_samples < 1:
         raise ValueError(f"an epoch needs at least one sample, got n_samples={n_samples}")
     count = n_samples // batch_size if drop_last else math.ceil(n_samples / batch_size)
@@ -56,9 +56,10 @@ def check_batch_size(batch_size: Any, n_samples: int) -> int:
     """``batch_size`` as an int in [1, n_samples]; None means the full batch."""
     if batch_size is None:
         return n_samples
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1 or None (full batch), got {batch_size!r}")
+    try:
+        check("batch_size", batch_size, integer(1))
+    except SettingError as error:
+        raise type(error)(error.path, f"{error.problem} (or None for the full batch)") from None
     return min(int(batch_size), n_samples)
 
 

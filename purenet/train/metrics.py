@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from purenet.core.losses import CLASSIFICATION_LOSSES, resolve_loss
-from purenet.core.network import forward_unchecked, l2_penalty, loss_value
+from purenet.core.network import objective
 from purenet.core.records import Params
 from purenet.core.validate import check_targets, check_x
 
@@ -25,13 +25,11 @@ def count_correct(loss: str, A: Array, y: Array) -> float:
     return 0.0
 
 
-def evaluate_unchecked(params: Params, x: Array, y: Array, loss: str, l2: float = 0.0
-                       ) -> tuple[float, float]:
-    """``(loss, accuracy)`` of ``params`` on validated data; accuracy NaN for regression."""
-    A, cache = forward_unchecked(params, x)
-    last = len(params.layers) - 1
-    value = loss_value(loss, params.architecture.output_activation,
-                       cache.pre_activations[last], A, y) + l2_penalty(params, l2)
+def score(params: Params, x: Array, y: Array, loss: str, l2: float = 0.0
+          ) -> tuple[float, float]:
+    """``(loss, accuracy)`` of ``params`` on validated data (``x`` from ``check_x``, ``y``
+    from ``check_targets``), without dropout; accuracy is NaN for regression losses."""
+    value, A, _ = objective(params, x, y, loss, l2, grads=False)
     accuracy = count_correct(loss, A, y) / len(x) if loss in CLASSIFICATION_LOSSES else math.nan
     return value, accuracy
 
@@ -41,6 +39,7 @@ def evaluate(params: Params, x: Any, y: Any, loss: str | None = None) -> dict[st
     arch = params.architecture
     loss = resolve_loss(loss, arch.output_activation)
     x = check_x(x, arch, params.dtype)
-    value, accuracy = evaluate_unchecked(params, x, check_targets(y, len(x), loss, arch,
-                                                                  params.dtype), loss)
+    value, accuracy = score(params, x, check_targets(y, len(x), loss, arch, params.dtype), loss)
     return {"loss": value, "accuracy": accuracy}
+
+

@@ -10,10 +10,9 @@ import math
 from typing import Any
 
 import attrs
-import numpy as np
 
-from purenet.optim.optimizers import Optimizer
-from purenet.core.records import Architecture, Params
+from purenet.core import checks
+from purenet.core.records import Params
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
 MONITORS = {"val_loss": "min", "val_accuracy": "max", "train_loss": "min",
@@ -59,20 +58,10 @@ class EarlyStopping:
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
     epochs; with ``restore_best``, end with the parameters of the best epoch."""
 
-    monitor: str = attrs.field(default="val_loss")
-    patience: int = attrs.field(default=5)
-    min_delta: float = 0.0
-    restore_best: bool = True
-
-    @monitor.validator
-    def _known(self, attribute: attrs.Attribute, value: str) -> None:
-        if value not in MONITORS:
-            raise ValueError(f"unknown monitor {value!r}; expected one of {sorted(MONITORS)}")
-
-    @patience.validator
-    def _patience(self, attribute: attrs.Attribute, value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"patience must be an int >= 1, got {value!r}")
+    monitor: str = attrs.field(default="val_loss", validator=checks.one_of(MONITORS))
+    patience: int = checks.field(checks.integer(1), default=5)
+    min_delta: float = checks.field(checks.number(0), default=0.0)
+    restore_best: bool = attrs.field(default=True, validator=checks.boolean)
 
     def improved(self, value: float, best: float) -> bool:
         if MONITORS[self.monitor] == "min":
@@ -130,30 +119,3 @@ class FitResult:
 
     state: TrainState
     history: History
-
-
-def _flatten(config: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts and lists as one level of dotted keys (list entries by position), so a
-    difference is named down to the entry (``architecture.1.activation``)."""
-    if isinstance(config, dict):
-        items = config.items()
-    elif isinstance(config, (list, tuple)):
-        items = enumerate(config)
-    else:
-        return {prefix[:-1]: config}
-    flat: dict[str, Any] = {}
-    for key, value in items:
-        flat.update(_flatten(value, f"{prefix}{key}."))
-    return flat
-
-
-def config_differences(expected: dict[str, Any], found: dict[str, Any],
-                       line: str = "{key}: this run has {expected!r}, the checkpoint {found!r}"
-                       ) -> list[str]:
-    """Every setting on which two configs (e.g. ``RunConfig.config()`` dicts) differ, one
-    ``line`` each, formatted with ``key`` (dotted), ``expected`` and ``found``."""
-    expected, found = _flatten(expected), _flatten(found)
-    absent = "(not set)"
-    return [line.format(key=k, expected=expected.get(k, absent), found=found.get(k, absent))
-            for k in sorted(set(expected) | set(found))
-            if expected.get(k, absent) != found.get(k, absent)]

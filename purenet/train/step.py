@@ -1,4 +1,5 @@
-"""One training step: the pure ``train_step`` and the guard against NaN and inf."""
+"""One training step: the pure ``train_step`` (``take_step`` on validated arrays) and the
+guard against NaN and inf."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any, NamedTuple
 import attrs
 import numpy as np
 
-from purenet.core.network import backward_unchecked, forward_unchecked, l2_penalty, loss_value
+from purenet.core.network import objective
 from purenet.core.records import Batch, tree_leaves
 from purenet.core.validate import check_targets, check_x
 from purenet.errors import NonFiniteError
@@ -51,25 +52,26 @@ def _diverged(step: int, problems: list[str]) -> NonFiniteError:
         "(optim.clip_by_global_norm) or standardise the inputs")
 
 
-def train_step_unchecked(state: TrainState, x: Array, y: Array, spec: RunConfig
-                         ) -> tuple[TrainState, StepMetrics]:
-    """``train_step`` on validated arrays (``fit``'s hot path)."""
+def take_step(state: TrainState, x: Array, y: Array, config: RunConfig
+              ) -> tuple[TrainState, StepMetrics]:
+    """``train_step`` on arrays already validated (``fit``'s hot path).
+
+    Args:
+        state: the state before the step.
+        x: (n_samples, input_dim) from ``check_x``.
+        y: targets from ``check_targets`` for ``config.loss``.
+        config: the run's settings; uses ``loss``, ``l2`` and ``optimizer``.
+    """
     params = state.params
-    dropout_key = (state.seed, state.step)
-    A, cache = forward_unchecked(params, x, dropout_key)
-    last = len(params.layers) - 1
-    value = loss_value(spec.loss, params.architecture.output_activation,
-                       cache.pre_activations[last], cache.outputs[last], y) \
-        + l2_penalty(params, spec.l2)
-    grads = backward_unchecked(params, cache, y, spec.loss, spec.l2)
+    value, A, grads = objective(params, x, y, config.loss, config.l2, (state.seed, state.step))
     if not (math.isfinite(value) and _all_finite(grads)):
         raise _diverged(state.step, ([] if math.isfinite(value) else [f"the loss is {value}"])
                         + _non_finite("the gradient", grads))
-    updates, opt_state = spec.optimizer.update(grads, state.opt_state, params)
+    updates, opt_state = config.optimizer.update(grads, state.opt_state, params)
     new_params = apply_updates(params, updates)
     if not _all_finite(new_params):   # finite gradients, but a step too large to represent
         raise _diverged(state.step, _non_finite("the updated parameters", new_params))
-    metrics = StepMetrics(value, count_correct(spec.loss, A, y), len(x))
+    metrics = StepMetrics(value, count_correct(config.loss, A, y), len(x))
     totals = state.totals
     new = attrs.evolve(
         state, step=state.step + 1, batch_index=state.batch_index + 1,
@@ -79,7 +81,8 @@ def train_step_unchecked(state: TrainState, x: Array, y: Array, spec: RunConfig
     return new, metrics
 
 
-def train_step(state: TrainState, batch: Batch, spec: RunConfig) -> tuple[TrainState, StepMetrics]:
+def train_step(state: TrainState, batch: Batch, config: RunConfig
+               ) -> tuple[TrainState, StepMetrics]:
     """One optimizer update on ``batch``: a pure function of its arguments.
 
     Dropout masks come from ``(state.seed, state.step)``; the new state has ``step`` and
@@ -91,5 +94,7 @@ def train_step(state: TrainState, batch: Batch, spec: RunConfig) -> tuple[TrainS
     """
     arch = state.params.architecture
     x = check_x(batch.x, arch, state.params.dtype)
-    y = check_targets(batch.y, len(x), spec.loss, arch, state.params.dtype)
-    return train_step_unchecked(state, x, y, spec)
+    y = check_targets(batch.y, len(x), config.loss, arch, state.params.dtype)
+    return take_step(state, x, y, config)
+
+
