@@ -43,3 +43,21 @@ def test_from_import_of_a_lazy_name_works():
 def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'fitt'"):
         pn.fitt  # noqa: B018
+
+
+def test_the_wheel_ships_every_subpackage_and_the_type_marker(tmp_path):
+    """pyproject once listed packages = ["purenet"], which silently dropped subpackages;
+    build the wheel and look inside."""
+    import pathlib
+    import zipfile
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
+                           "-w", str(tmp_path), str(root)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"could not build the wheel here: {done.stderr.strip()[-300:]}")
+    (wheel,) = tmp_path.glob("purenet-*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    sources = {str(p.relative_to(root)) for p in (root / "purenet").rglob("*.py")}
+    assert sources <= shipped, sorted(sources - shipped)
+    assert "purenet/py.typed" in shipped
