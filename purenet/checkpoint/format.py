@@ -40,7 +40,7 @@ import h5py
 import numpy as np
 
 from purenet import __version__
-from purenet import optim
+from purenet.optim.states import STATE_RECORDS
 from purenet.errors import (CheckpointError, CorruptCheckpointError, NotACheckpointError,
                             SettingError, UnsupportedCheckpointError)
 from purenet.checkpoint import machine
@@ -63,11 +63,6 @@ from purenet.train.state import (
 
 FORMAT_NAME = "purenet-checkpoint"
 
-# Optimizer state records a file may name: anything else is refused, so loading can only
-# ever build these plain records.
-STATE_RECORDS = {cls.__name__: cls for cls in (
-    optim.EmptyState, optim.SgdState, optim.MomentumState, optim.AdamState,
-    optim.RmspropState, optim.AdagradState, optim.ChainState)}
 
 
 @attrs.frozen(eq=False)

@@ -1,0 +1,78 @@
+"""Optimizers from plain data: the inverse of ``Optimizer.config()``."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Mapping, Sequence
+
+from purenet.core.checks import check, describe, one_of
+from purenet.errors import SettingError, SettingTypeError
+from purenet.optim.optimizers import OPTIMIZERS, TRANSFORMS, Optimizer, chain
+from purenet.optim.schedules import schedule_from_config
+
+
+def from_config(config: Mapping[str, Any]) -> Optimizer:
+    """The optimizer described by ``config``, the inverse of ``Optimizer.config()``.
+
+    Also reads purenet 0.1's form (format_version 1 checkpoints): a constant learning rate
+    as ``{"schedule": "constant", "value": x}``, and ``{"name": "chain", "transforms":
+    [...]}`` with each transform a full config (``{"name": "clip_by_value", "max_value":
+    0.5}``). Values must have their own type: no numbers as strings, no bools as numbers.
+
+    Raises:
+        SettingError: with ``.path`` relative to the optimizer's table, e.g. ``("name",)``,
+            ``("b1",)`` or ``("learning_rate", "warmup_steps")``.
+    """
+    if not isinstance(config, Mapping):
+        raise SettingTypeError((), f"an optimizer config must be a table (dict), got "
+                               f"{describe(config)}")
+    names = [*OPTIMIZERS, *TRANSFORMS, "chain"]
+    if "name" not in config:
+        raise SettingError("name", f"is missing; expected one of {sorted(names)}")
+    name = check("name", config["name"], one_of(names))
+    if name == "chain":
+        return _chain_from_config(config)
+    factory = {**OPTIMIZERS, **TRANSFORMS}[name]
+    signature = inspect.signature(factory).parameters
+    allowed = [*signature, *(TRANSFORMS if name in OPTIMIZERS else ())]
+    for key in config:
+        if key != "name" and key not in allowed:
+            raise SettingError((key,), f"is not an argument of {name}; expected one of "
+                               f"{sorted(allowed)}")
+    missing = [k for k, p in signature.items() if p.default is p.empty and k not in config]
+    if missing:
+        raise SettingError(missing[0], f"is missing; {name} needs {missing}")
+    kwargs = {k: config[k] for k in signature if k in config}
+    if isinstance(kwargs.get("learning_rate"), Mapping):
+        try:
+            kwargs["learning_rate"] = schedule_from_config(kwargs["learning_rate"])
+        except SettingError as error:
+            raise error.within("learning_rate") from None
+    optimizer = factory(**kwargs)
+    transforms = []
+    for t in TRANSFORMS:   # applied in the table's order, whatever the keys' order
+        if t in config:
+            try:
+                transforms.append(TRANSFORMS[t](config[t]))
+            except SettingError as error:
+                raise type(error)(t, error.problem) from None
+    return chain(*transforms, optimizer) if transforms else optimizer
+
+
+def _chain_from_config(config: Mapping[str, Any]) -> Optimizer:
+    for key in config:
+        if key not in ("name", "transforms"):
+            raise SettingError((key,), "is not an argument of chain; expected one of "
+                               "['name', 'transforms']")
+    transforms = config.get("transforms")
+    if isinstance(transforms, (str, bytes, Mapping)) or not isinstance(transforms, Sequence) \
+            or not transforms:
+        raise SettingTypeError("transforms", f"must be a non-empty list of optimizer configs, "
+                               f"got {describe(transforms)}")
+    built = []
+    for i, transform in enumerate(transforms):
+        try:
+            built.append(from_config(transform))
+        except SettingError as error:
+            raise error.within("transforms", i) from None
+    return chain(*built)
