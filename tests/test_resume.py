@@ -6,6 +6,7 @@ listing every difference; another BLAS environment gives a warning."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -188,15 +189,25 @@ def test_another_optimizer_is_refused_with_each_setting_named(data, saved_run):
         in message
 
 
-def test_a_different_blas_environment_warns_about_bit_identity(data, saved_run, monkeypatch):
+def test_a_different_blas_library_warns_about_bit_identity(data, saved_run, monkeypatch):
     real = machine.environment()
     monkeypatch.setattr(machine, "environment",
-                        lambda: {**real, "blas_threads": real["blas_threads"] + 3})
-    with pytest.warns(CheckpointWarning, match=r"blas_threads: saved with \d+, now \d+.*"
+                        lambda: {**real, "blas": "OpenBLAS 0.0.1 (Prescott)"})
+    with pytest.warns(CheckpointWarning, match=r"blas: saved with .*, now 'OpenBLAS 0.0.1.*"
                                                r"bit-identity with an uninterrupted run is not"):
         resumed = run(data, "adam", resume=True,
                       checkpointer=pn.Checkpointer(saved_run, every_steps=4))
     assert resumed.state.step > 13   # a warning, not a refusal
+
+
+def test_another_thread_count_in_the_environment_does_not_warn(data, saved_run, monkeypatch):
+    """The thread count is the run's own setting, applied again on resume."""
+    real = machine.environment()
+    monkeypatch.setattr(machine, "environment",
+                        lambda: {**real, "blas_threads": real["blas_threads"] + 3})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run(data, "adam", resume=True, checkpointer=pn.Checkpointer(saved_run))
 
 
 def test_an_unchanged_environment_does_not_warn(data, saved_run):

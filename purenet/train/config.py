@@ -69,6 +69,26 @@ def _batch_size_check(instance: Any, attribute: Any, value: Any) -> None:
                           ) from None
 
 
+# A step's largest matrix product (batch x fan-in x fan-out) from which a second BLAS thread
+# pays; below it, threads cost more in hand-offs than they save (see default_threads).
+TWO_THREADS_FROM = 256 * 512 * 512
+
+
+def default_threads(architecture: Architecture, batch_size: int | None) -> int:
+    """purenet's choice of BLAS threads for a run: 2 when its largest product is at least
+    ``TWO_THREADS_FROM`` multiply-adds (the 784-512-512-10 network at batch 256), else 1.
+    It depends on the run alone, never on the machine, so the same run gets the same bits
+    wherever it is started."""
+    largest = max(layer.input_dim * layer.output_dim for layer in architecture.layers)
+    return 2 if (batch_size or 0) * largest >= TWO_THREADS_FROM else 1
+
+
+def _default_threads(value: int | None, config: "RunConfig") -> int:
+    if value is None:
+        return default_threads(config.architecture, config.batch_size)
+    return checks.check("threads", checks.plain_number(value), checks.integer(1, 256))
+
+
 @attrs.frozen(eq=False)
 class RunConfig:
     """Everything that decides a run's result.
@@ -88,6 +108,9 @@ class RunConfig:
         shuffle: visit the samples in a new order each epoch.
         drop_last: skip the last, partial batch of each epoch.
         early_stopping: an ``EarlyStopping``, or None.
+        threads: the BLAS threads the run computes with (OpenBLAS may sum a product in
+            another order with another count, so it decides the bits). ``fit`` applies it
+            for the run's duration; None chooses by ``default_threads``.
     """
 
     architecture: Architecture = attrs.field(converter=as_architecture)
@@ -106,6 +129,8 @@ class RunConfig:
     drop_last: bool = attrs.field(default=False, validator=checks.boolean)
     early_stopping: EarlyStopping | None = attrs.field(default=None,
                                                        validator=_is_early_stopping)
+    threads: int = attrs.field(default=None, converter=attrs.Converter(_default_threads,
+                                                                       takes_self=True))
 
     def __attrs_post_init__(self) -> None:
         if self.label_smoothing and self.loss not in CLASSIFICATION_LOSSES:

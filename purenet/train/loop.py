@@ -8,6 +8,7 @@ to the same parameters bit for bit. The loop knows callbacks and interrupts only
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 from typing import Any, Iterator, Sequence
@@ -247,13 +248,26 @@ def fit(config: RunConfig | Any, x: Any, y: Any, *, validation_data: tuple[Any, 
             if checkpointer is None else
             f"the checkpoint of step {{step}} is in {checkpointer.directory}; run fit again "
             "with the same checkpointer and resume=True to continue")
-    for hook in hooks:
-        hook.on_fit_start(state, config, limit)
-    try:
-        for state in _states(state, config, data, limit, hooks, hint):
-            pass
-    except BaseException as error:
-        _end(hooks, state, error)
-        raise
-    _end(hooks, state, None)
+    with own_threads(config.threads):
+        for hook in hooks:
+            hook.on_fit_start(state, config, limit)
+        try:
+            for state in _states(state, config, data, limit, hooks, hint):
+                pass
+        except BaseException as error:
+            _end(hooks, state, error)
+            raise
+        _end(hooks, state, None)
     return FitResult(state, state.history)
+
+
+@contextlib.contextmanager
+def own_threads(threads: int) -> Iterator[None]:
+    """The run's BLAS thread count for the duration of the block; the caller's after it.
+
+    threadpoolctl's limit is process-wide: two fits in threads of one process share it, so
+    run concurrent fits in processes (as sweeps do)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=threads, user_api="blas"):
+        yield
