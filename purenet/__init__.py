@@ -11,7 +11,8 @@ import importlib
 
 from purenet.core.activations import ACTIVATIONS
 from purenet.errors import (CheckpointError, CheckpointMismatchError, CheckpointNotFoundError,
-                            CorruptCheckpointError, ExperimentError, NonFiniteError,
+                            CheckpointLockedError, CorruptCheckpointError, ExperimentError,
+                            NonFiniteError,
                             NotACheckpointError, SettingError, TrainingInterrupted,
                             UnsupportedCheckpointError)
 from purenet.core.initializers import INITIALIZERS
@@ -37,6 +38,7 @@ _LAZY = {
     "TrainState": ("purenet.train.state", "TrainState"),
     "Checkpointer": ("purenet.checkpoint.policy", "Checkpointer"),
     "load_checkpoint": ("purenet.checkpoint.policy", "load_checkpoint"),
+    "state_at": ("purenet.checkpoint.rewind", "state_at"),
     "summarize_checkpoint": ("purenet.checkpoint.format", "summarize"),
     "load_experiment": ("purenet.experiment.config", "load_experiment"),
     "run_experiment": ("purenet.experiment.runner", "run_experiment"),
@@ -46,13 +48,14 @@ _LAZY = {
 # resolves name by name.
 __all__ = [
     "ACTIVATIONS", "Architecture", "Batch", "Cache", "Callback", "CheckpointError",
+    "CheckpointLockedError",
     "CheckpointMismatchError", "CheckpointNotFoundError", "Checkpointer",
     "CorruptCheckpointError", "Dense", "EarlyStopping", "ExperimentError", "FitResult", "Grads",
     "History", "INITIALIZERS", "LOSSES", "LayerSpec", "NonFiniteError", "NotACheckpointError",
     "Params", "RunConfig", "RunSpec", "SettingError", "StepMetrics", "TrainState", "TrainingInterrupted",
     "UnsupportedCheckpointError", "backward", "evaluate", "fit", "forward", "init_params",
     "load_checkpoint", "load_experiment", "loss_and_grads", "optim", "predict",
-    "run_experiment", "schedules", "summarize_checkpoint", "train_step", "tree_leaves",
+    "run_experiment", "schedules", "state_at", "summarize_checkpoint", "train_step", "tree_leaves",
     "tree_map",
 ]
 

@@ -82,6 +82,10 @@ class UnsupportedCheckpointError(CheckpointError):
     links or external storage that could pull data from outside the file."""
 
 
+class CheckpointLockedError(CheckpointError):
+    """Another trainer holds the checkpoint directory's lock."""
+
+
 class CheckpointMismatchError(CheckpointError, ValueError):
     """A valid checkpoint that belongs to a different run than the one requested."""
 

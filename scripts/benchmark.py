@@ -317,13 +317,42 @@ def import_time(runs: int = 9) -> dict:
     return {"seconds": med["import purenet"] - med["pass"], "heavy_modules_loaded": loaded}
 
 
-def checkpoint_time(repeats: int) -> dict:
-    """Saving the 784-512-512-10 network with Adam state (float32): purenet's
-    ``write_checkpoint`` (HDF5, digest, fsync, rename) and ``Checkpointer.save`` (that, plus
-    read-back verification and pruning) vs ``np.save`` of the same arrays into one file + fsync."""
+def _filesystem(path: str) -> str:
+    """The type of the file system holding ``path`` (from /proc/mounts), e.g. ext4, tmpfs."""
     try:
+        with open("/proc/mounts") as f:
+            mounts = [line.split()[1:3] for line in f]
+    except OSError:
+        return "unknown"
+    path = os.path.realpath(path)
+    best = max((m for m in mounts if path == m[0] or path.startswith(m[0].rstrip("/") + "/")),
+               key=lambda m: len(m[0]), default=["", "unknown"])
+    return best[1]
+
+
+def _alternating(runs: dict[str, Callable[[int], None]], repeats: int) -> dict[str, float]:
+    """The minimum wall time of each run over ``repeats`` rounds, the order rotating."""
+    times = {name: [] for name in runs}
+    names = list(runs)
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            gc.collect()
+            start = time.perf_counter()
+            runs[name](r)
+            times[name].append(time.perf_counter() - start)
+    return {name: min(t) for name, t in times.items()}
+
+
+def checkpoint_time(repeats: int) -> dict:
+    """The 784-512-512-10 network with Adam state (float32, 8 MB of arrays), side by side,
+    alternating, minimum of ``repeats`` (at least 5) rounds: ``write_checkpoint`` (HDF5,
+    digest, fsync, rename, fsync directory) and ``Checkpointer.save`` (that, plus reading
+    the file back to check its digest, and retention) vs ``np.save`` of the same arrays
+    into one file + fsync; ``read_checkpoint`` (digest, parse, validation) vs ``np.load``."""
+    try:
+        import attrs
         import purenet
-        from purenet.checkpoint.format import write_checkpoint
+        from purenet.checkpoint.format import read_checkpoint, write_checkpoint
         from purenet.checkpoint.policy import Checkpointer
         from purenet.core.records import tree_leaves
         from purenet.train.config import RunConfig
@@ -338,29 +367,71 @@ def checkpoint_time(repeats: int) -> dict:
         rng.standard_normal((256, 784)), rng.integers(0, 10, 256)), spec)
     arrays = [a for tree in (state.params, state.opt_state.mu, state.opt_state.nu)
               for a in tree_leaves(tree)]
-
-    def raw(path: str) -> None:
-        with open(path, "wb") as f:
-            for a in arrays:
-                np.save(f, a)
-            f.flush()
-            os.fsync(f.fileno())
-
-    savers = {"write_checkpoint": lambda path: write_checkpoint(path, state, spec),
-              "Checkpointer.save": lambda path: Checkpointer(path, keep=1).save(state, spec),
-              "np.save+fsync": raw}
-    times = {name: [] for name in savers}
     with tempfile.TemporaryDirectory() as tmp:
-        for r in range(repeats):
-            for name, save in savers.items():
-                start = time.perf_counter()
-                try:
-                    save(os.path.join(tmp, f"{name}-{r}"))
-                except Exception as error:   # the checkpoint API is still moving
-                    return {"skipped": f"{name} failed: {error!r}"}
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()} | {
-        "megabytes": sum(a.nbytes for a in arrays) / 1e6}
+        def raw(r: int) -> None:
+            with open(os.path.join(tmp, f"raw-{r}.npy"), "wb") as f:
+                for a in arrays:
+                    np.save(f, a)
+                f.flush()
+                os.fsync(f.fileno())
+
+        def raw_load(r: int) -> None:
+            with open(os.path.join(tmp, f"raw-{r}.npy"), "rb") as f:
+                [np.load(f) for _ in arrays]
+
+        checkpointer = Checkpointer(os.path.join(tmp, "ck"), keep=1)
+        saves = {"np.save+fsync": raw,
+                 "write_checkpoint": lambda r: write_checkpoint(
+                     os.path.join(tmp, f"w-{r}.h5"), state, spec),
+                 "Checkpointer.save": lambda r: checkpointer.save(
+                     attrs.evolve(state, step=r + 1), spec)}
+        try:
+            times = _alternating(saves, max(repeats, 5))
+            times |= _alternating({"np.load": raw_load, "read_checkpoint": lambda r: read_checkpoint(
+                os.path.join(tmp, f"w-{r}.h5"))}, max(repeats, 5))
+        except Exception as error:   # the checkpoint API is still moving
+            return {"skipped": f"failed: {error!r}"}
+        filesystem = _filesystem(tmp)
+    return times | {"megabytes": sum(a.nbytes for a in arrays) / 1e6, "filesystem": filesystem,
+                    "save_ratio": times["write_checkpoint"] / times["np.save+fsync"],
+                    "checkpointer_save_ratio": times["Checkpointer.save"] / times["np.save+fsync"],
+                    "load_ratio": times["read_checkpoint"] / times["np.load"]}
+
+
+def checkpoint_overhead(repeats: int, quick: bool) -> dict:
+    """``fit`` wall time with ``Checkpointer(every_steps=100)`` and ``every_steps=10``
+    (background saves) against the same fit without one: the minibatch workload
+    (20000x100, 100-256-256-1, Adam, batch 64, 3 epochs; ``--quick``: 2000 samples, 1
+    epoch), minimum of ``repeats`` (at least 3) alternating runs, checkpoints in a
+    directory under the temp dir (its file system is reported: tmpfs would flatter)."""
+    try:
+        import purenet
+        from purenet.checkpoint.policy import Checkpointer
+    except ImportError as error:
+        return {"skipped": f"purenet.checkpoint does not import: {error}"}
+    w = WORKLOADS["minibatch"]
+    x, y = w.make(quick)
+    epochs = w.quick_epochs if quick else w.epochs
+    arch = layer_dicts(dims(w, x), w.n_classes)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        def run(every: int | None) -> Callable[[int], None]:
+            def go(r: int) -> None:
+                ck = None if every is None else Checkpointer(
+                    os.path.join(tmp, f"every-{every}-{r}"), every_steps=every, keep=3)
+                purenet.fit(arch, x, y, optimizer=purenet.optim.adam(1e-3), epochs=epochs,
+                            batch_size=w.batch, seed=SEED, dtype=w.dtype, progress=False,
+                            checkpointer=ck)
+            return go
+        runs = {"no checkpointer": run(None), "every_steps=100": run(100),
+                "every_steps=10": run(10)}
+        run(None)(-1)   # warm-up
+        times = _alternating(runs, max(repeats, 3))
+        filesystem = _filesystem(tmp)
+    base = times["no checkpointer"]
+    return times | {"steps": steps(w, len(x), epochs), "filesystem": filesystem,
+                    "overhead_every_100": times["every_steps=100"] / base - 1,
+                    "overhead_every_10": times["every_steps=10"] / base - 1}
 
 
 # --- report -------------------------------------------------------------------------
@@ -463,11 +534,21 @@ def main(argv: list[str] | None = None) -> None:
     report["import"] = import_time(5 if args.quick else 15)
     print(f"\nimport purenet: {report['import']['seconds'] * 1e3:.0f} ms over a bare interpreter; "
           f"heavy modules it loads: {report['import']['heavy_modules_loaded'] or 'none'}")
-    report["checkpoint"] = checkpoint_time(args.repeats)
-    ck = report["checkpoint"]
-    print("checkpoint save, 784-512-512-10 + Adam state: " + (ck["skipped"] if "skipped" in ck
-          else f"{ck['megabytes']:.1f} MB of arrays; " + ", ".join(
-              f"{k} {v * 1e3:.1f} ms" for k, v in ck.items() if k != "megabytes")))
+    report["checkpoint"] = ck = checkpoint_time(args.repeats)
+    print("checkpoint, 784-512-512-10 + Adam state: " + (ck["skipped"] if "skipped" in ck else (
+        f"{ck['megabytes']:.1f} MB of arrays on {ck['filesystem']}; save: write_checkpoint "
+        f"{ck['write_checkpoint'] * 1e3:.1f} ms, Checkpointer.save "
+        f"{ck['Checkpointer.save'] * 1e3:.1f} ms, np.save+fsync {ck['np.save+fsync'] * 1e3:.1f}"
+        f" ms (ratios {ck['save_ratio']:.2f}x, {ck['checkpointer_save_ratio']:.2f}x); load: "
+        f"read_checkpoint {ck['read_checkpoint'] * 1e3:.1f} ms, np.load "
+        f"{ck['np.load'] * 1e3:.1f} ms (ratio {ck['load_ratio']:.2f}x)")))
+    report["checkpoint_overhead"] = over = checkpoint_overhead(args.repeats, args.quick)
+    print("fit overhead of checkpointing, minibatch + Adam: " + (over["skipped"] if "skipped" in
+          over else (f"{over['steps']} steps on {over['filesystem']}; no checkpointer "
+                     f"{over['no checkpointer']:.2f} s, every_steps=100 "
+                     f"{over['every_steps=100']:.2f} s ({over['overhead_every_100']:+.1%}), "
+                     f"every_steps=10 {over['every_steps=10']:.2f} s "
+                     f"({over['overhead_every_10']:+.1%})")))
     report["total_seconds"] = time.perf_counter() - started
     print(f"total {report['total_seconds']:.1f} s; load average now {os.getloadavg()[0]:.2f}")
     if args.json:

@@ -13,7 +13,9 @@ SIGINT/SIGTERM. Children are started with one BLAS thread (tests/_checkpoint_com
 POINT`` and sleeps, so that the parent can SIGKILL it exactly there: ``write`` (the temp
 file half written), ``replace`` (the temp complete, not yet renamed), ``fsync-dir`` (renamed,
 directory not yet synced), ``read-back`` (before the new file is verified), ``delete``
-(verified, before retention deletes the oldest).
+(verified, before retention deletes the oldest), ``in-flight`` (the background save
+of step N has not begun while the training thread trains on). All but ``in-flight`` pause
+inside the background writer thread too: fit saves asynchronously.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import builtins
 import json
 import os
 import sys
+import threading
 import time
 
 import numpy as np
@@ -97,13 +100,25 @@ def install_pause(point: str, step: int) -> None:
             return real_sync(directory)
         atomic.fsync_directory = sync
     elif point == "read-back":
-        real_read = checkpointer.read_checkpoint
+        real_verify = checkpointer.verify_checkpoint
 
-        def read(path):
+        def verify(path):
             if os.path.basename(path) == name:
                 pause()
-            return real_read(path)
-        checkpointer.read_checkpoint = read
+            return real_verify(path)
+        checkpointer.verify_checkpoint = verify
+    elif point == "in-flight":
+        # The background save of step N stalls (before it writes a byte) while training
+        # goes on: the process is killed with a save in flight and later steps trained.
+        real_write = checkpointer.write_checkpoint
+
+        def write(path, *args, **kwargs):
+            if os.path.basename(path) == name:
+                assert threading.current_thread() is not threading.main_thread()
+                print("paused in-flight", flush=True)
+                time.sleep(600)
+            return real_write(path, *args, **kwargs)
+        checkpointer.write_checkpoint = write
     elif point == "delete":
         real_remove = os.remove
 

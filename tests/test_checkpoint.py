@@ -141,27 +141,45 @@ def test_file_is_plain_hdf5_with_named_groups(tmp_path):
     path = write_checkpoint(tmp_path / "step-00000011.h5", state, spec)
     with open(path, "rb") as fh:
         assert fh.read(len(sealed.MAGIC)) == sealed.MAGIC
-    with h5py.File(path, "r") as f:   # nothing but h5py
+    with h5py.File(path, "r") as f:   # nothing but h5py (and json)
         assert f.userblock_size == USERBLOCK_SIZE
-        assert f.attrs["format"] == FORMAT_NAME
-        assert f.attrs["format_version"] == FORMAT_VERSION
-        assert f.attrs["step"] == 11 and f.attrs["epoch"] == state.epoch
-        assert f.attrs["batch_index"] == state.batch_index and f.attrs["seed"] == 3
+        assert sorted(f.attrs) == ["config", "data", "experiment", "meta"]
+        meta = json.loads(f.attrs["meta"])
+        assert meta["format"] == FORMAT_NAME and meta["format_version"] == FORMAT_VERSION == 2
+        assert meta["step"] == 11 and meta["epoch"] == state.epoch
+        assert meta["batch_index"] == state.batch_index and meta["seed"] == 3
         for i, layer in enumerate(state.params.layers):
-            assert np.array_equal(f[f"params/layer_{i:02d}/W"][()], layer.W)
-            assert np.array_equal(f[f"params/layer_{i:02d}/b"][()], layer.b)
-            assert f[f"params/layer_{i:02d}/W"].dtype == np.float32
-            assert f[f"architecture/layer_{i:02d}"].attrs["activation"] == ARCH[i]["activation"]
-        assert np.array_equal(f["optimizer/state/mu/layer_02/W"][()],
-                              state.opt_state.mu.layers[2].W)
-        assert f["optimizer"].attrs["name"] == "adam"
-        assert f["optimizer/state"].attrs["count"] == state.opt_state.count
-        assert json.loads(f["config"].attrs["json"])["dtype"] == "float32"
+            assert np.array_equal(f[f"params/W{i}"][()], layer.W)
+            assert np.array_equal(f[f"params/b{i}"][()], layer.b)
+            assert f[f"params/W{i}"].dtype == np.float32
+            assert meta["architecture"][i]["activation"] == ARCH[i]["activation"]
+        assert np.array_equal(f["optimizer/mu/W2"][()], state.opt_state.mu.layers[2].W)
+        assert np.array_equal(f["optimizer/nu/b1"][()], state.opt_state.nu.layers[1].b)
+        assert meta["optimizer_state"] == {"record": "AdamState", "count": state.opt_state.count,
+                                           "mu": "/optimizer/mu", "nu": "/optimizer/nu"}
+        assert json.loads(f.attrs["config"])["optimizer"]["name"] == "adam"
+        assert json.loads(f.attrs["config"])["dtype"] == "float32"
+        assert json.loads(f.attrs["data"]) is None
         assert list(f["history/val_loss"][()]) == list(state.history.val_loss)
-        assert np.array_equal(f["early_stopping/best_params/layer_00/W"][()],
+        assert np.array_equal(f["early_stopping/best_params/W0"][()],
                               state.early_stopping.best_params.layers[0].W)
-        assert f["environment"].attrs["numpy"] == np.__version__
-        assert "crc32" in f["params/layer_00/W"].attrs
+        assert meta["environment"]["numpy"] == np.__version__
+        assert meta["totals"]["samples"] == state.totals.samples
+        assert meta["early_stopping"]["wait"] == state.early_stopping.wait
+        # Few objects: no per-array attributes, one group per tree.
+        objects = []
+        f.visit(objects.append)
+        assert len(objects) == 3 * 6 + 2 + 3 + 6 + len(f["history"]) + 1 + 1
+        assert all(len(f[name].attrs) == 0 for name in objects)
+
+
+def test_the_data_fingerprint_is_stored_as_is(tmp_path):
+    spec = small_spec()
+    data = {"x": {"shape": [240, 2], "dtype": "<f8", "blake2b": "ab" * 16}, "x_val": None}
+    loaded = read_checkpoint(write_checkpoint(tmp_path / "a.h5", state_at(spec, 2), spec,
+                                              experiment={"name": "moons"}, data=data))
+    assert loaded.data == data and loaded.experiment == {"name": "moons"}
+    assert read_checkpoint(write_checkpoint(tmp_path / "b.h5", state_at(spec, 2), spec)).data is None
 
 
 # --- refusing to write ----------------------------------------------------------------
@@ -177,11 +195,11 @@ def _poisoned(state, leaf: int, value: float):
 def test_non_finite_params_are_refused_and_nothing_is_written(tmp_path, value):
     spec = small_spec()
     state = _poisoned(state_at(spec, 5), 2, value)   # leaf 2 = layer 1's W
-    with pytest.raises(pn.CheckpointError, match=r"/params/layer_01/W holds NaN or inf") as info:
+    with pytest.raises(pn.CheckpointError, match=r"/params/W1 holds NaN or inf") as info:
         write_checkpoint(tmp_path / "step-00000005.h5", state, spec)
     assert "step 5" in str(info.value) and "nothing was written" in str(info.value)
     assert os.listdir(tmp_path) == []
-    with pytest.raises(pn.CheckpointError, match="/params/layer_01/W"):
+    with pytest.raises(pn.CheckpointError, match="/params/W1"):
         pn.Checkpointer(tmp_path / "ck").save(state, spec)
     assert os.listdir(tmp_path / "ck") == []
 
@@ -193,7 +211,7 @@ def test_non_finite_optimizer_state_is_named(tmp_path):
     leaves = [a.copy() for a in tree_leaves(mu)]
     leaves[1][0] = math.nan
     bad = attrs.evolve(state, opt_state=attrs.evolve(state.opt_state, mu=tree_unflatten(mu, leaves)))
-    with pytest.raises(pn.CheckpointError, match=r"/optimizer/state/mu/layer_00/b"):
+    with pytest.raises(pn.CheckpointError, match=r"/optimizer/mu/b0"):
         write_checkpoint(tmp_path / "x.h5", bad, spec)
     assert os.listdir(tmp_path) == []
 
@@ -230,7 +248,7 @@ def _edit(path: str, edit) -> None:
 
 def test_a_soft_link_is_refused(saved):
     path, _ = saved
-    _edit(path, lambda f: f.__setitem__("params/alias", h5py.SoftLink("/params/layer_00")))
+    _edit(path, lambda f: f.__setitem__("params/alias", h5py.SoftLink("/params/W0")))
     with pytest.raises(pn.UnsupportedCheckpointError, match=r"SoftLink at /params/alias"):
         read_checkpoint(path)
 
@@ -239,14 +257,13 @@ def test_an_external_link_is_refused(saved, tmp_path):
     path, _ = saved
     other = str(tmp_path / "other.h5")
     with h5py.File(other, "w") as f:   # a real target, which must never be read
-        f["layer_01/W"] = np.ones((8, 1))
-        f["layer_01/b"] = np.ones(1)
+        f["W1"] = np.ones((8, 1))
 
     def swap(f):
-        del f["params/layer_01"]
-        f["params/layer_01"] = h5py.ExternalLink(other, "/")
+        del f["params/W1"]
+        f["params/W1"] = h5py.ExternalLink(other, "/W1")
     _edit(path, swap)
-    with pytest.raises(pn.UnsupportedCheckpointError, match=r"ExternalLink at /params/layer_01"):
+    with pytest.raises(pn.UnsupportedCheckpointError, match=r"ExternalLink at /params/W1"):
         read_checkpoint(path)
 
 
@@ -257,13 +274,11 @@ def test_external_storage_is_refused(saved, tmp_path):
     raw.write_bytes(b.tobytes())
 
     def swap(f):
-        crc = f["params/layer_00/b"].attrs["crc32"]
-        del f["params/layer_00/b"]
-        f.create_dataset("params/layer_00/b", shape=b.shape, dtype=b.dtype,
+        del f["params/b0"]
+        f.create_dataset("params/b0", shape=b.shape, dtype=b.dtype,
                          external=[(str(raw), 0, b.nbytes)])
-        f["params/layer_00/b"].attrs["crc32"] = crc   # so only the storage check can object
     _edit(path, swap)
-    with pytest.raises(pn.UnsupportedCheckpointError, match=r"/params/layer_00/b outside the file"):
+    with pytest.raises(pn.UnsupportedCheckpointError, match=r"/params/b0 outside the file"):
         read_checkpoint(path)
 
 
@@ -315,3 +330,27 @@ def test_summarize_before_the_first_epoch_uses_the_running_loss(tmp_path):
     facts = summarize(path)
     assert facts["loss"] == state.totals.loss_sum / state.totals.samples
     assert math.isnan(facts["val_loss"])
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_fifo_or_a_device_is_refused_before_anything_is_read(tmp_path, kind):
+    if kind == "fifo":
+        path = str(tmp_path / "step-00000001.h5")
+        os.mkfifo(path)   # opening it for reading must not wait for a writer
+    else:
+        path = "/dev/zero"   # reading it would never end
+        if not os.path.exists(path):
+            pytest.skip("no /dev/zero")
+    with pytest.raises(pn.CheckpointError, match="not a regular file"):
+        read_checkpoint(path)
+
+
+def test_a_header_that_promises_more_than_the_file_holds_is_refused_before_reading(saved):
+    path, _ = saved
+    size = os.path.getsize(path)
+    with open(path, "r+b") as fh:   # the file shorter than its header says
+        fh.truncate(size - 1)
+    with pytest.raises(pn.CorruptCheckpointError, match=r"truncated or padded.*promises"):
+        read_checkpoint(path)
+    with pytest.raises(pn.CorruptCheckpointError, match=r"truncated or padded"):
+        sealed.verify_sealed(path)

@@ -144,7 +144,7 @@ def test_inspect_text_json_and_every_kind_of_path(work):
         assert {"step", "epoch", "loss", "params_digest", "format_version"} <= set(info)
         assert info["step"] == summary["step"] == 560
         assert info["params_digest"] == summary["params_digest"]
-        assert isinstance(info["loss"], float) and info["format_version"] == 1
+        assert isinstance(info["loss"], float) and info["format_version"] == 2
 
 
 def test_inspect_fails_clearly_on_corrupt_and_missing_files(work, tmp_path):
@@ -217,7 +217,8 @@ def test_bad_config_from_the_command_line_names_key_file_and_line(work, tmp_path
     assert done.stderr == ("purenet: error: bad.toml, line 2: lerning_rate: unknown key; "
                            "expected one of ['batch_size', 'checkpoint', 'data', 'drop_last', "
                            "'dtype', 'early_stopping', 'epochs', 'init', 'l2', 'label_smoothing', "
-                           "'layers', 'loss', 'name', 'optimizer', 'seed', 'shuffle']\n")
+                           "'layers', 'loss', 'name', 'optimizer', 'seed', 'shuffle', "
+                           "'threads']\n")
     assert not (tmp_path / "runs").exists()
 
 

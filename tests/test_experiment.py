@@ -300,5 +300,6 @@ def test_regression_summary_compares_mse_with_the_variance(tmp_path):
 def test_checkpoint_every_replaces_the_epoch_policy(tmp_path):
     experiment = load_experiment(write(tmp_path, SMALL))
     run_experiment(experiment, tmp_path / "c", checkpoint_every=5, progress=False)
-    steps = sorted(int(name[5:13]) for name in os.listdir(tmp_path / "c" / "checkpoints"))
+    steps = sorted(int(name[5:13]) for name in os.listdir(tmp_path / "c" / "checkpoints")
+                   if name.endswith(".h5"))
     assert steps == [15, 20, 21]        # every 5 steps (keep 3), and the final one

@@ -38,7 +38,7 @@ def settings(**changes):
 
 
 class StartStep(pn.Callback):
-    def on_fit_start(self, state, config, total_steps):
+    def on_fit_start(self, state, config, total_steps, data):
         self.step = state.step
 
 

@@ -176,7 +176,7 @@ def short_reference(data, tmp_path_factory) -> str:
 
 
 @pytest.mark.parametrize("point, newest", [("write", 5), ("replace", 5), ("fsync-dir", 6),
-                                           ("read-back", 6), ("delete", 6)])
+                                           ("read-back", 6), ("delete", 6), ("in-flight", 5)])
 def test_sigkill_at_each_point_of_a_save(data, tmp_path, short_reference, point, newest):
     directory = str(tmp_path / "run")
     proc = spawn(data, directory, "--epochs", "1", "--every-steps", "1",

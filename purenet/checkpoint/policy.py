@@ -14,12 +14,16 @@ import warnings
 from typing import Any
 
 from purenet.checkpoint import atomic, machine
-from purenet.checkpoint.format import Checkpoint, read_checkpoint, write_checkpoint
+from purenet.checkpoint.lock import DirectoryLock
+from purenet.checkpoint.format import (Checkpoint, read_checkpoint, verify_checkpoint,
+                                       write_checkpoint)
+from purenet.checkpoint.writer import BackgroundWriter
 from purenet.errors import (CheckpointError, CheckpointMismatchError, CheckpointNotFoundError,
                             CheckpointWarning)
 from purenet.errors import NonFiniteError, TrainingInterrupted
 from purenet.train.callbacks import Callback
 from purenet.train.config import RunConfig
+from purenet.train.fingerprint import Fingerprint, data_differences
 from purenet.train.state import MONITORS, TrainState
 
 CHECKPOINT_NAME = re.compile(r"^step-(\d+)\.h5$")
@@ -105,12 +109,15 @@ class Checkpointer(Callback):
         keep_best: also keep this many checkpoints with the best ``monitor`` value.
         monitor: the History column ``keep_best`` ranks by.
         experiment: plain data describing the experiment (stored in every file).
+        asynchronous: during ``fit``, write each checkpoint in a background thread while
+            training goes on (at most one save in flight; a failure is raised by the next
+            step, by ``wait``, or when fit ends). ``save`` called directly is synchronous.
     """
 
     def __init__(self, directory: str | os.PathLike, every_steps: int | None = None,
                  every_epochs: int | None = None, keep: int | None = 3,
                  keep_best: int | None = None, monitor: str = "val_loss",
-                 experiment: dict[str, Any] | None = None) -> None:
+                 experiment: dict[str, Any] | None = None, asynchronous: bool = True) -> None:
         for name, value in (("every_steps", every_steps), ("every_epochs", every_epochs),
                             ("keep", keep), ("keep_best", keep_best)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
@@ -123,9 +130,14 @@ class Checkpointer(Callback):
         self.every_epochs = every_epochs if every_epochs or every_steps else 1
         self.keep, self.keep_best, self.monitor = keep, keep_best, monitor
         self.experiment = experiment
-        self.last_saved_step: int | None = None
+        self.asynchronous = bool(asynchronous)
+        self.last_saved_step: int | None = None   # set once a save is verified
+        self._submitted_step: int | None = None   # the newest save handed to the writer
+        self._writer = BackgroundWriter()
         self._metrics: dict[str, float] = {}   # verified path -> monitor value
         self._config: RunConfig | None = None   # the run being trained, from on_fit_start
+        self._data: Fingerprint | None = None    # its training data's fingerprint
+        self._lock = DirectoryLock(self.directory)
 
     def __repr__(self) -> str:
         return (f"Checkpointer({self.directory!r}, every_steps={self.every_steps}, "
@@ -134,68 +146,111 @@ class Checkpointer(Callback):
     # -- the fit callback --
 
     def start(self) -> None:
-        """Make the directory and clear temp files of saves that were killed."""
-        os.makedirs(self.directory, exist_ok=True)
+        """Take the directory for this trainer (its lock), and clear temp files of saves
+        that were killed.
+
+        Raises:
+            CheckpointLockedError: another trainer is using the directory.
+        """
+        self._lock.acquire()
         remove_stale_temps(self.directory)
 
-    def restore(self, config: RunConfig) -> TrainState | None:
+    def restore(self, config: RunConfig, data: Fingerprint | None = None) -> TrainState | None:
         """The newest valid checkpoint's state, after checking it belongs to ``config``'s
-        run; None when there is no checkpoint yet."""
+        run and (when the file records it) was trained on ``data``; None when there is no
+        checkpoint yet. Takes the directory's lock first, and keeps it for the fit."""
         if not os.path.isdir(self.directory):
             return None
+        self.start()
         found = newest_valid(self.directory)
         if found is None:
             return None
         differences = config.differences(found.config)
+        if data is not None and found.data is not None:
+            differences += data_differences(data, found.data)
         if differences:
+            self._lock.release()
             raise CheckpointMismatchError(
                 f"{found.path} belongs to a different run; refusing to resume:\n  "
                 + "\n  ".join(differences)
-                + "\nresume with the original settings, or use another directory")
+                + "\nresume with the original settings and data, or use another directory")
         self._warn_environment(found)
         self.last_saved_step = found.state.step
         return found.state
 
-    def on_fit_start(self, state: TrainState, config: RunConfig, total_steps: int) -> None:
+    def on_fit_start(self, state: TrainState, config: RunConfig, total_steps: int,
+                     data: Fingerprint) -> None:
         self.start()
-        self._config = config
+        self._config, self._data = config, data
 
     def on_step_end(self, state: TrainState, metrics: Any) -> None:
+        self._writer.raise_failure()   # a background save that failed stops the run here
         if self.every_steps and state.step % self.every_steps == 0:
-            self.save(state, self._config)
+            self._save_from_fit(state)
 
     def on_epoch_end(self, state: TrainState) -> None:
+        self._writer.raise_failure()
         if self.every_epochs and state.epoch % self.every_epochs == 0 \
-                and self.last_saved_step != state.step:
-            self.save(state, self._config)
+                and state.step not in (self.last_saved_step, self._submitted_step):
+            self._save_from_fit(state)
 
     def on_fit_end(self, state: TrainState, error: BaseException | None) -> None:
         """Save the final state unless it is saved already: after a normal end, the last
         good step before a NaN, or the step an interrupt stopped at."""
-        ending = error is None or isinstance(error, (NonFiniteError, TrainingInterrupted))
-        if ending and self._config is not None and self.last_saved_step != state.step:
-            self.save(state, self._config)
+        try:
+            self.wait()   # the save in flight first: its failure must not be lost
+            ending = error is None or isinstance(error, (NonFiniteError, TrainingInterrupted))
+            if ending and self._config is not None and self.last_saved_step != state.step:
+                self.save(state, self._config)
+        finally:
+            self._lock.release()
 
     # -- saving --
 
     def save(self, state: TrainState, config: RunConfig) -> str:
-        """Write ``state``, verify it, then apply retention. Returns the file's path."""
+        """Write ``state``, verify it, then apply retention; synchronous (after waiting for
+        a background save in flight, whose failure it raises). Returns the file's path."""
+        self.wait()
+        return self._save_now(state, config)
+
+    def wait(self) -> str | None:
+        """Block until the background save in flight, if any, is finished (written,
+        verified, retention applied). Returns its path, or None when none was in flight.
+
+        Raises:
+            CheckpointError: that save failed (raised once; the directory still holds the
+                checkpoints from before it).
+        """
+        return self._writer.wait()
+
+    def _save_from_fit(self, state: TrainState) -> None:
+        if not self.asynchronous:
+            self.save(state, self._config)
+            return
+        # No copy: the state and its arrays are immutable. submit() waits for the save
+        # before, so two saves never run at once.
+        self._writer.submit(self._save_now, state, self._config)
+        self._submitted_step = state.step
+
+    def _save_now(self, state: TrainState, config: RunConfig) -> str:
         os.makedirs(self.directory, exist_ok=True)
         path = write_checkpoint(os.path.join(self.directory, checkpoint_name(state.step)),
-                                state, config, self.experiment)
+                                state, config, self.experiment, self._data)
         try:
-            checkpoint = read_checkpoint(path)   # read back and verified before any delete
+            # The file read back from disk and its digest checked, before any delete. (Every
+            # load still verifies in full; the bytes hashed here are the ones it will parse.)
+            verify_checkpoint(path)
         except CheckpointError as error:
             raise type(error)(f"the checkpoint just written does not verify, so no older "
                               f"checkpoint was deleted: {error}") from error
-        self._remember(checkpoint)
+        self._remember(path, state)
         self.last_saved_step = state.step
         self._apply_retention()
         return path
 
-    def _remember(self, checkpoint: Checkpoint) -> None:
-        column = getattr(checkpoint.state.history, self.monitor)
-        self._metrics[checkpoint.path] = column[-1] if column else float("nan")
+    def _remember(self, path: str, state: TrainState) -> None:
+        column = getattr(state.history, self.monitor)
+        self._metrics[path] = column[-1] if column else float("nan")
 
     def _apply_retention(self) -> None:
         if self.keep is None:
@@ -217,7 +272,7 @@ class Checkpointer(Callback):
         for path in files:
             if path not in self._metrics:
                 try:
-                    self._remember(read_checkpoint(path))
+                    self._remember(path, read_checkpoint(path).state)
                 except CheckpointError:
                     continue
             value = self._metrics[path]
@@ -228,10 +283,11 @@ class Checkpointer(Callback):
     def _warn_environment(self, found: Checkpoint) -> None:
         now, then = machine.environment(), found.environment
         changed = [f"{k}: saved with {then.get(k)!r}, now {now[k]!r}"
-                   for k in ("numpy", "blas", "blas_threads") if then.get(k) != now[k]]
+                   for k in ("numpy", "blas") if then.get(k) != now[k]]
         if changed:
             warnings.warn(
                 f"resuming {found.path} in a different environment ({'; '.join(changed)}): "
                 "the run will continue, but bit-identity with an uninterrupted run is not "
-                "guaranteed (BLAS results depend on the library and its thread count)",
+                "guaranteed (BLAS results depend on the library and its CPU kernel; the "
+                "thread count is the run's own setting and is applied again)",
                 CheckpointWarning, stacklevel=3)

@@ -65,15 +65,17 @@ def resume_command(prog: str, argv: Sequence[str]) -> str:
     return f"{prog} {shlex.join(args)}"
 
 
-def _count(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
-    return value
+def _integer(low: int) -> Any:
+    """An argparse type: an integer >= ``low``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}")
+        return value
+    return parse
 
 
 def _train(args: argparse.Namespace, prog: str, argv: Sequence[str]) -> int:
@@ -131,6 +133,14 @@ def _inspect_directory(path: str) -> dict[str, Any]:
     return {**newest, "checkpoints": statuses[::-1]}
 
 
+def _data_line(data: dict[str, Any] | None) -> str:
+    """The data fingerprint in one line: each array's shape and the start of its digest."""
+    if not data:
+        return "not recorded (a format 1 file)"
+    return "; ".join(f"{name} {'x'.join(map(str, v['shape']))} {v['blake2b'][:12]}"
+                     for name, v in data.items() if v is not None)
+
+
 def _inspect(args: argparse.Namespace) -> int:
     from purenet.checkpoint.format import summarize
 
@@ -152,8 +162,9 @@ def _inspect(args: argparse.Namespace) -> int:
            "purenet_version": info["purenet_version"], "created": info["created"],
            "seed": info["seed"], "dtype": info["dtype"], "optimizer": info["optimizer"],
            "architecture": f"{sizes} ({', '.join(l['activation'] for l in arch)})",
-           "environment": f"numpy {env.get('numpy')}, {env.get('blas')}, "
-                          f"{env.get('blas_threads')} BLAS thread(s)"})
+           "threads": f"{info.get('threads')} (the run's BLAS threads, applied on resume)",
+           "environment": f"numpy {env.get('numpy')}, {env.get('blas')}",
+           "data": _data_line(info.get("data"))})
     for status in info.get("checkpoints", ()):
         print(f"  {os.path.basename(status['path'])}: {status['integrity']}")
     return 0
@@ -234,6 +245,24 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rewind(args: argparse.Namespace) -> int:
+    from purenet.checkpoint.format import write_checkpoint
+    from purenet.checkpoint.rewind import state_at
+    from purenet.experiment.rundir import load_run
+    from purenet.experiment.runner import fit_arrays, prepare_data
+
+    run = load_run(args.run_dir)
+    x, y, validation = fit_arrays(run.experiment, prepare_data(run.experiment))
+    state = state_at(os.path.join(args.run_dir, "checkpoints"), args.step, x, y, validation)
+    output = args.output or os.path.join(args.run_dir, "rewound", f"step-{args.step:08d}.h5")
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    checkpoint = run.checkpoint
+    write_checkpoint(output, state, checkpoint.config, checkpoint.experiment, checkpoint.data)
+    print(f"the state after step {state.step} (epoch {state.epoch}, +{state.batch_index} "
+          f"batches) is in {output}")
+    return 0
+
+
 # --- the parser -----------------------------------------------------------------------
 
 
@@ -251,9 +280,9 @@ def build_parser(prog: str = "purenet") -> argparse.ArgumentParser:
                        help="continue the run in the run directory from its newest checkpoint")
     train.add_argument("--force", action="store_true",
                        help="delete the run already in the run directory and start again")
-    train.add_argument("--epochs", type=_count, metavar="N", help="override epochs")
+    train.add_argument("--epochs", type=_integer(1), metavar="N", help="override epochs")
     train.add_argument("--seed", type=int, metavar="N", help="override seed")
-    train.add_argument("--checkpoint-every", type=_count, metavar="N",
+    train.add_argument("--checkpoint-every", type=_integer(1), metavar="N",
                        help="checkpoint every N steps (instead of the config's policy)")
     train.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="override a config key, e.g. optimizer.learning_rate=0.01 "
@@ -266,6 +295,16 @@ def build_parser(prog: str = "purenet") -> argparse.ArgumentParser:
                                               "one of a run or checkpoints directory.")
     inspect.add_argument("path", metavar="PATH", help="checkpoint file, run dir or checkpoints dir")
     inspect.add_argument("--json", action="store_true", help="one JSON object")
+
+    rewind = commands.add_parser(
+        "rewind", help="the exact state of a run at any step, as a checkpoint file",
+        description="Replay the run in RUN_DIR from its newest checkpoint at or before STEP "
+                    "and write the state after STEP as a checkpoint file (bit for bit the "
+                    "state the uninterrupted run had).")
+    rewind.add_argument("run_dir", metavar="RUN_DIR")
+    rewind.add_argument("--step", type=_integer(0), required=True, metavar="K")
+    rewind.add_argument("--output", metavar="FILE",
+                        help="default: RUN_DIR/rewound/step-K.h5 (outside checkpoints/)")
 
     plot = commands.add_parser("plot", help="write PNG figures into a run directory")
     plot.add_argument("run_dir", metavar="RUN_DIR")
@@ -283,7 +322,8 @@ def build_parser(prog: str = "purenet") -> argparse.ArgumentParser:
     return parser
 
 
-HANDLERS = {"inspect": _inspect, "plot": _plot, "evaluate": _evaluate, "predict": _predict}
+HANDLERS = {"inspect": _inspect, "plot": _plot, "evaluate": _evaluate, "predict": _predict,
+            "rewind": _rewind}
 
 
 def _warning(message: Any, category: type, filename: str, lineno: int, file: Any = None,

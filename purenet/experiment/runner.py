@@ -139,14 +139,10 @@ def run_experiment(experiment: Experiment, run_dir: str | os.PathLike | None = N
     checkpointer = Checkpointer(os.path.join(run_dir, CHECKPOINTS), policy.every_steps,
                                 policy.every_epochs, policy.keep, policy.keep_best,
                                 policy.monitor, experiment=config)
-    scaler = splits.scaler
-    validation = None
-    if splits.x_val is not None:
-        validation = (scaler.transform_x(splits.x_val), _target(experiment, scaler, splits.y_val))
+    x, y, validation = fit_arrays(experiment, splits)
     start = time.perf_counter()
-    result = fit(experiment.run, scaler.transform_x(splits.x_train),
-                 _target(experiment, scaler, splits.y_train), validation_data=validation,
-                 checkpointer=checkpointer, resume=resume, progress=progress)
+    result = fit(experiment.run, x, y, validation_data=validation, checkpointer=checkpointer,
+                 resume=resume, progress=progress)
     seconds = time.perf_counter() - start
     summary = summarize_run(experiment, result.state.params, splits, run_dir)
     summary.update(step=result.state.step, epoch=result.state.epoch,
@@ -154,6 +150,16 @@ def run_experiment(experiment: Experiment, run_dir: str | os.PathLike | None = N
     write_atomic(os.path.join(run_dir, HISTORY), history_csv(result.history))
     write_atomic(os.path.join(run_dir, SUMMARY), json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def fit_arrays(experiment: Experiment, splits: Splits) -> tuple[Any, Any, Any]:
+    """``(x, y, validation_data)`` as ``fit`` gets them: standardised by the run's scaler."""
+    scaler = splits.scaler
+    validation = None
+    if splits.x_val is not None:
+        validation = (scaler.transform_x(splits.x_val), _target(experiment, scaler, splits.y_val))
+    return (scaler.transform_x(splits.x_train), _target(experiment, scaler, splits.y_train),
+            validation)
 
 
 def _target(experiment: Experiment, scaler: Scaler, y: np.ndarray) -> np.ndarray:

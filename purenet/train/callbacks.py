@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:   # annotations only: the loop imports this module, not the reverse
     from purenet.train.config import RunConfig
+    from purenet.train.fingerprint import Fingerprint
     from purenet.train.state import TrainState
     from purenet.train.step import StepMetrics
 
@@ -19,8 +20,10 @@ if TYPE_CHECKING:   # annotations only: the loop imports this module, not the re
 class Callback:
     """Hooks ``fit`` calls; override any of them."""
 
-    def on_fit_start(self, state: TrainState, config: RunConfig, total_steps: int) -> None:
-        """Before the first step of this call (``state`` may be a resumed one)."""
+    def on_fit_start(self, state: TrainState, config: RunConfig, total_steps: int,
+                     data: Fingerprint) -> None:
+        """Before the first step of this call (``state`` may be a resumed one); ``data`` is
+        the fingerprint of the training data (``purenet.train.fingerprint``)."""
 
     def on_step_end(self, state: TrainState, metrics: StepMetrics) -> None:
         """After every optimizer step."""
@@ -41,10 +44,12 @@ class Checkpointing(Protocol):
 
     directory: str
 
-    def restore(self, config: RunConfig) -> TrainState | None:
-        """The newest saved state of the run ``config`` describes, or None."""
+    def restore(self, config: RunConfig, data: Fingerprint) -> TrainState | None:
+        """The newest saved state of the run ``config`` describes, trained on ``data``, or
+        None."""
 
-    def on_fit_start(self, state: TrainState, config: RunConfig, total_steps: int) -> None: ...
+    def on_fit_start(self, state: TrainState, config: RunConfig, total_steps: int,
+                     data: Fingerprint) -> None: ...
 
     def on_step_end(self, state: TrainState, metrics: StepMetrics) -> None: ...
 
@@ -64,7 +69,8 @@ class ProgressBar(Callback):
         """``progress``, or (None) whether stderr is a terminal."""
         return sys.stderr.isatty() if progress is None else bool(progress)
 
-    def on_fit_start(self, state: TrainState, config: RunConfig, total_steps: int) -> None:
+    def on_fit_start(self, state: TrainState, config: RunConfig, total_steps: int,
+                     data: Fingerprint) -> None:
         from tqdm.auto import tqdm
 
         self._bar = tqdm(total=total_steps, initial=min(state.step, total_steps), unit="step",

@@ -22,6 +22,7 @@ from purenet.core.validate import check_targets, check_x
 from purenet.errors import TrainingInterrupted
 from purenet.train.callbacks import Callback, Checkpointing, ProgressBar
 from purenet.train.config import RunConfig
+from purenet.train.fingerprint import fingerprint
 from purenet.train.data import (batch_indices, batches_per_epoch, check_batch_size, epoch_order,
                                 gather)
 from purenet.train.interrupts import DeferredInterrupts
@@ -235,7 +236,9 @@ def fit(config: RunConfig | Any, x: Any, y: Any, *, validation_data: tuple[Any, 
         raise ValueError("pass either initial_state or resume=True, not both")
     if resume and checkpointer is None:
         raise ValueError("resume=True needs a checkpointer to resume from")
-    state = checkpointer.restore(config) if resume else initial_state
+    data_print = fingerprint({"x": data.x, "y": data.y, "x_val": data.x_val,
+                              "y_val": data.y_val})
+    state = checkpointer.restore(config, data_print) if resume else initial_state
     if state is None:
         state = initial_state_for(config)
     else:
@@ -250,7 +253,7 @@ def fit(config: RunConfig | Any, x: Any, y: Any, *, validation_data: tuple[Any, 
             "with the same checkpointer and resume=True to continue")
     with own_threads(config.threads):
         for hook in hooks:
-            hook.on_fit_start(state, config, limit)
+            hook.on_fit_start(state, config, limit, data_print)
         try:
             for state in _states(state, config, data, limit, hooks, hint):
                 pass

@@ -1,0 +1,124 @@
+"""Reading format 1 checkpoints (purenet 0.1), which are never written any more.
+
+Format 1 kept one HDF5 attribute per field and one group per layer:
+
+- ``/`` attributes ``format``, ``format_version``, ``purenet_version``, ``created``, ``step``,
+  ``epoch``, ``batch_index``, ``seed``, ``stopped``.
+- ``/config`` attributes ``json`` (the run's spec, its layers called ``architecture``) and
+  ``experiment``.
+- ``/architecture/layer_NN`` attributes ``input_dim``, ``output_dim``, ``activation``,
+  ``dropout``.
+- ``/params/layer_NN/W`` and ``/b``: datasets, each with a ``crc32`` attribute.
+- ``/optimizer/state``: the optimizer state record (attribute ``record`` names its class,
+  scalar fields are attributes, moment trees are groups like ``/params``).
+- ``/progress``, ``/history/<column>``, ``/early_stopping`` (+ ``best_params``),
+  ``/environment``.
+
+The body digest (BLAKE2b) is checked by ``sealed.read_sealed`` before this module runs.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+import attrs
+import h5py
+import numpy as np
+
+from purenet.core.records import Architecture, Dense, Grads, Params
+from purenet.errors import CorruptCheckpointError, UnsupportedCheckpointError
+from purenet.optim.states import STATE_RECORDS
+from purenet.train.state import HISTORY_COLUMNS, EarlyStoppingState, EpochTotals, History, TrainState
+
+
+def refuse_links(group: h5py.Group, path: str) -> None:
+    """Refuse soft and external links, external storage and virtual datasets: a
+    checkpoint's data must all be inside the verified file."""
+    for name in group:
+        link = group.get(name, getlink=True)
+        if not isinstance(link, h5py.HardLink):
+            raise UnsupportedCheckpointError(f"{path} holds a {type(link).__name__} at "
+                                             f"{group.name}/{name}; checkpoints may not link out")
+        item = group[name]
+        if isinstance(item, h5py.Group):
+            refuse_links(item, path)
+        elif item.external or item.is_virtual:
+            raise UnsupportedCheckpointError(f"{path} stores {item.name} outside the file")
+
+
+def _array(group: h5py.Group, name: str) -> np.ndarray:
+    dataset = group[name]
+    if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind != "f":
+        raise CorruptCheckpointError(f"{group.name}/{name} is not a float dataset")
+    array = dataset[()]
+    if zlib.crc32(np.ascontiguousarray(array)) != dataset.attrs["crc32"]:
+        raise CorruptCheckpointError(f"the CRC-32 of {dataset.name} does not match its data")
+    return array
+
+
+def _read_tree(group: h5py.Group, cls: type, architecture: Architecture | None = None):
+    layers = tuple(Dense(_array(group[f"layer_{i:02d}"], "W"), _array(group[f"layer_{i:02d}"], "b"))
+                   for i in range(len(group)))
+    return Params(layers, architecture) if cls is Params else Grads(layers)
+
+
+def _read_record(group: h5py.Group) -> Any:
+    name = group.attrs["record"]
+    if name not in STATE_RECORDS:
+        raise UnsupportedCheckpointError(f"unknown optimizer state record {name!r}")
+    cls = STATE_RECORDS[name]
+    values = {}
+    for field in attrs.fields(cls):
+        if field.name in group.attrs:
+            values[field.name] = group.attrs[field.name].item()
+        elif "length" in group[field.name].attrs:
+            sub = group[field.name]
+            values[field.name] = tuple(_read_record(sub[str(i)]) for i in range(sub.attrs["length"]))
+        else:
+            values[field.name] = _read_tree(group[field.name], Grads)
+    return cls(**values)
+
+
+def _architecture(f: h5py.File) -> Architecture:
+    group = f["architecture"]
+    return Architecture.from_dicts([
+        {k: (v.item() if hasattr(v, "item") else v)
+         for k, v in group[f"layer_{i:02d}"].attrs.items() if k != "dropout" or v}
+        for i in range(len(group))])
+
+
+def _read_state(f: h5py.File) -> TrainState:
+    a = {k: v.item() if hasattr(v, "item") else v for k, v in f.attrs.items()}
+    architecture = _architecture(f)
+    params = _read_tree(f["params"], Params, architecture)
+    history = History(**{c: tuple(_array(f["history"], c).tolist()) for c in HISTORY_COLUMNS})
+    history = attrs.evolve(history, epoch=tuple(int(e) for e in history.epoch))
+    totals = EpochTotals(**{k: v.item() for k, v in f["progress"].attrs.items()})
+    early = None
+    if "early_stopping" in f:
+        g = f["early_stopping"]
+        best_params = (_read_tree(g["best_params"], Params, architecture)
+                       if "best_params" in g else None)
+        early = EarlyStoppingState(float(g.attrs["best"]), int(g.attrs["best_epoch"]),
+                                   int(g.attrs["wait"]), best_params)
+    return TrainState(step=int(a["step"]), epoch=int(a["epoch"]),
+                      batch_index=int(a["batch_index"]), seed=int(a["seed"]), params=params,
+                      opt_state=_read_record(f["optimizer/state"]), totals=totals,
+                      history=history, early_stopping=early, stopped=bool(a["stopped"]))
+
+
+def read_v1(f: h5py.File, path: str) -> dict[str, Any]:
+    """The parts of a format 1 file: ``state``, ``config`` (plain data, its layers renamed
+    to format 2's ``layers``), ``experiment``, ``environment``, ``purenet_version``,
+    ``created``. ``f`` is open on bytes whose digest was checked."""
+    refuse_links(f, path)
+    config = json.loads(f["config"].attrs["json"])
+    if isinstance(config, dict) and "architecture" in config:
+        config = {("layers" if k == "architecture" else k): v for k, v in config.items()}
+    return {"state": _read_state(f), "config": config,
+            "experiment": json.loads(f["config"].attrs["experiment"]),
+            "environment": {k: v.item() if hasattr(v, "item") else v
+                            for k, v in f["environment"].attrs.items()},
+            "purenet_version": str(f.attrs["purenet_version"]), "created": str(f.attrs["created"])}

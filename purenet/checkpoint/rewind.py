@@ -1,0 +1,98 @@
+"""Rewind: the exact state of a run at any step, saved or not.
+
+Training is deterministic, so the state after step K is the newest checkpoint at or before
+K plus a replay of the steps between, under the run's own settings (its thread count
+included) and on its own data (checked by fingerprint). The replay is ``fit`` itself.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+from purenet.checkpoint.format import Checkpoint, read_checkpoint
+from purenet.checkpoint.policy import checkpoint_files, newest_valid
+from purenet.core import checks
+from purenet.errors import (CheckpointError, CheckpointMismatchError, CheckpointNotFoundError,
+                            CheckpointWarning)
+from purenet.train.callbacks import Callback
+from purenet.train.config import RunConfig
+from purenet.train.data import batches_per_epoch, check_batch_size
+from purenet.train.fingerprint import Fingerprint, data_differences
+from purenet.train.loop import fit
+from purenet.train.state import TrainState
+
+
+def checkpoints_directory(path: str | os.PathLike) -> str:
+    """``path`` itself, or its ``checkpoints/`` folder when it is a run directory."""
+    path = os.fspath(path)
+    inner = os.path.join(path, "checkpoints")
+    return inner if os.path.isdir(inner) else path
+
+
+class _Replay(Callback):
+    """What ``fit`` resumes from: a checkpoint (or the start), after checking the run's
+    data against the one the checkpoints were trained on. It saves nothing."""
+
+    def __init__(self, directory: str, base: Checkpoint | None, data: Fingerprint | None):
+        self.directory, self.base, self.data = directory, base, data
+
+    def restore(self, config: RunConfig, data: Fingerprint) -> TrainState | None:
+        if self.data is not None:
+            different = data_differences(data, self.data)
+            if different:
+                raise CheckpointMismatchError(
+                    f"the data given is not the data the run in {self.directory} was trained "
+                    "on:\n  " + "\n  ".join(different) + "\npass the run's own data")
+        return None if self.base is None else self.base.state
+
+
+def _base(directory: str, step: int) -> Checkpoint | None:
+    """The newest valid checkpoint at or before ``step``, or None (replay from the start)."""
+    for saved, path in reversed(checkpoint_files(directory)):
+        if saved <= step:
+            try:
+                return read_checkpoint(path)
+            except CheckpointError as error:
+                warnings.warn(f"skipping checkpoint {path}: {error}", CheckpointWarning,
+                              stacklevel=3)
+    return None
+
+
+def state_at(directory: str | os.PathLike, step: int, x: Any, y: Any,
+             validation_data: tuple[Any, Any] | None = None) -> TrainState:
+    """The ``TrainState`` that the uninterrupted run had after ``step`` steps, bit for bit
+    (params, optimizer state, history, counters): the newest checkpoint at or before
+    ``step`` replayed forwards, or the run replayed from its start.
+
+    Args:
+        directory: a checkpoints folder, or a run directory holding ``checkpoints/``.
+        step: the step wanted (0 is the state before the first step).
+        x, y, validation_data: the run's own data, as given to its ``fit``.
+
+    Raises:
+        CheckpointNotFoundError: no valid checkpoint says what the run is.
+        CheckpointMismatchError: ``x``/``y`` are not the data the run was trained on.
+        ValueError: ``step`` lies past the run's end.
+    """
+    checks.check("step", step, checks.integer(0))
+    directory = checkpoints_directory(directory)
+    if not os.path.isdir(directory):
+        raise CheckpointNotFoundError(f"no checkpoint directory at {directory}")
+    newest = newest_valid(directory)
+    if newest is None:
+        raise CheckpointNotFoundError(f"no valid checkpoint (step-*.h5) in {directory}")
+    config, last = newest.config, newest.state
+    n = len(x)
+    end = config.epochs * batches_per_epoch(n, check_batch_size(config.batch_size, n),
+                                            config.drop_last)
+    if last.stopped and step > last.step:
+        end = last.step
+    if step > end:
+        raise ValueError(f"step {step} lies past the end of the run in {directory}, which "
+                         f"ends at step {end}; choose a step from 0 to {end}")
+    replay = _Replay(directory, _base(directory, step), newest.data)
+    result = fit(config, x, y, validation_data=validation_data, checkpointer=replay,
+                 resume=True, max_steps=step, progress=False)
+    return result.state
