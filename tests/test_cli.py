@@ -145,6 +145,8 @@ def test_inspect_text_json_and_every_kind_of_path(work):
         assert info["step"] == summary["step"] == 560
         assert info["params_digest"] == summary["params_digest"]
         assert isinstance(info["loss"], float) and info["format_version"] == 2
+        assert info["threads"] == 1 and info["data"]["x"]["shape"][1] == 2
+    assert re.search(r"^threads\s+1 ", text, re.M) and re.search(r"^data\s+x \d+x2 ", text, re.M)
 
 
 def test_inspect_fails_clearly_on_corrupt_and_missing_files(work, tmp_path):

@@ -137,7 +137,7 @@ def _data_line(data: dict[str, Any] | None) -> str:
     """The data fingerprint in one line: each array's shape and the start of its digest."""
     if not data:
         return "not recorded (a format 1 file)"
-    return "; ".join(f"{name} {'x'.join(map(str, v['shape']))} {v['blake2b'][:12]}"
+    return "; ".join(f"{name} {'x'.join(map(str, v['shape']))} {v['xxh3_128'][:12]}"
                      for name, v in data.items() if v is not None)
 
 
