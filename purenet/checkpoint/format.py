@@ -33,8 +33,8 @@ import attrs
 import h5py
 
 from purenet.checkpoint import format_v1
-from purenet.checkpoint.format_v2 import FORMAT_NAME, image_of, non_finite_arrays, read_v2
-from purenet.checkpoint.sealed import (FORMAT_VERSION, HDF5_SIGNATURE, USERBLOCK_SIZE,
+from purenet.checkpoint.format_v2 import FORMAT_NAME, body_chunks, non_finite_arrays, read_v2
+from purenet.checkpoint.sealed import (FORMAT_VERSION, USERBLOCK_SIZE,
                                       read_sealed, verify_sealed, write_sealed)
 from purenet.core.records import params_digest
 from purenet.errors import CheckpointError, CorruptCheckpointError, NotACheckpointError, SettingError
@@ -85,10 +85,9 @@ def write_checkpoint(path: str | os.PathLike, state: TrainState, config: RunConf
             f"refusing to write checkpoint {path} of step {state.step}: "
             f"{', '.join(bad)} {'holds' if len(bad) == 1 else 'hold'} NaN or inf; nothing was "
             "written, so the newest checkpoint already there (if any) is the last good state")
-    body = memoryview(image_of(state, config, experiment, data))
-    if body[:len(HDF5_SIGNATURE)] != HDF5_SIGNATURE:   # an HDF5 that keeps the user block in it
-        body = body[USERBLOCK_SIZE:]
-    return write_sealed(path, body)
+    # The layout's template with the state's arrays and JSON in place (``format_v2``):
+    # written piece by piece, never joined into one buffer.
+    return write_sealed(path, body_chunks(state, config, experiment, data))
 
 
 # --- reading --------------------------------------------------------------------------

@@ -4,29 +4,53 @@ from __future__ import annotations
 
 import os
 import platform
+import threading
 from typing import Any
 
 import numpy as np
 
+_lock = threading.Lock()
+_found: tuple[dict[str, Any], Any] | None = None   # (the fixed facts, numpy's BLAS controller)
 
-def environment() -> dict[str, Any]:
-    """What decides bit identity besides the run itself: numpy, the BLAS, its threads."""
-    blas, threads = "unknown", 0
+
+def _numpy_blas() -> tuple[dict[str, Any], Any]:
+    """The facts that do not change in a process, and threadpoolctl's controller of numpy's
+    BLAS (None without threadpoolctl or a BLAS it knows): found once, as
+    ``threadpool_info`` takes ~1 ms (it walks every loaded library)."""
+    blas, controller = "unknown", None
     try:
-        from threadpoolctl import threadpool_info
+        from threadpoolctl import ThreadpoolController
 
-        libraries = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        libraries = [c for c in ThreadpoolController().lib_controllers
+                     if c.user_api == "blas"]
         # numpy's own BLAS decides purenet's results; other libraries (scipy's, torch's)
         # may be loaded too, in an order that depends on the imports.
         numpy_dir = os.path.dirname(os.path.dirname(np.__file__))
-        libraries.sort(key=lambda i: not str(i.get("filepath", "")).startswith(
+        libraries.sort(key=lambda c: not str(c.filepath or "").startswith(
             os.path.join(numpy_dir, "numpy")))
         if libraries:
-            lib = libraries[0]
-            blas = f"{lib.get('internal_api')} {lib.get('version')} " \
-                   f"({lib.get('architecture') or 'unknown core'})"
-            threads = int(lib.get("num_threads") or 0)
+            controller = libraries[0]
+            info = controller.info()
+            blas = f"{info.get('internal_api')} {info.get('version')} " \
+                   f"({info.get('architecture') or 'unknown core'})"
     except ImportError:   # threadpoolctl comes with scikit-learn; without it, say so
         pass
-    return {"numpy": np.__version__, "blas": blas, "blas_threads": threads,
-            "python": platform.python_version(), "platform": platform.platform()}
+    return ({"numpy": np.__version__, "blas": blas, "python": platform.python_version(),
+             "platform": platform.platform()}, controller)
+
+
+def environment() -> dict[str, Any]:
+    """What decides bit identity besides the run itself: numpy, the BLAS, its threads.
+
+    The library is looked up once per process; the thread count is asked of it on every
+    call (a few microseconds), so it is the one in effect now.
+    """
+    global _found
+    if _found is None:
+        with _lock:
+            if _found is None:
+                _found = _numpy_blas()
+    fixed, controller = _found
+    threads = 0 if controller is None else int(controller.num_threads or 0)
+    return {"numpy": fixed["numpy"], "blas": fixed["blas"], "blas_threads": threads,
+            "python": fixed["python"], "platform": fixed["platform"]}

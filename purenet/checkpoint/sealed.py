@@ -20,7 +20,7 @@ import hashlib
 import os
 import stat
 import zlib
-from typing import Any, Callable
+from typing import Any, Callable, Sequence, Union
 
 import xxhash
 
@@ -35,6 +35,8 @@ MAGIC = b"PURENET-CHECKPOINT\n"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 PICKLE_OPCODE = b"\x80"
 CHUNK = 1 << 20
+# A body: its bytes, or the byte strings that make it up, in order.
+Body = Union[bytes, bytearray, memoryview, Sequence[Union[bytes, memoryview]]]
 # The digest each format version seals its body with: header field -> hash constructor.
 DIGESTS: dict[int, tuple[str, Callable[[], Any]]] = {
     1: ("body_blake2b", hashlib.blake2b),
@@ -49,25 +51,33 @@ def _digest_of(version: int) -> tuple[str, Callable[[], Any]]:
 # --- writing --------------------------------------------------------------------------
 
 
-def seal(body: bytes | memoryview, format_version: int = FORMAT_VERSION) -> bytes:
+def _chunks(body: Body) -> list[bytes | memoryview]:
+    return [body] if isinstance(body, (bytes, bytearray, memoryview)) else list(body)
+
+
+def seal(body: Body, format_version: int = FORMAT_VERSION) -> bytes:
     """The user block: magic, format version, the length and digest of the body, and a
-    CRC-32 of those lines, padded with NUL bytes to ``USERBLOCK_SIZE``.
+    CRC-32 of those lines, padded with NUL bytes to ``USERBLOCK_SIZE``. ``body``: its
+    bytes, or a sequence of byte strings that make it up in turn.
 
     The header's own CRC and its all-NUL padding make a flipped bit anywhere in the user
     block an error too (the body digest does not cover it).
     """
     field, new_hash = _digest_of(format_version)
-    digest = new_hash()
-    digest.update(body)
-    text = MAGIC + (f"format_version={format_version}\nbody_length={len(body)}\n"
+    digest, length = new_hash(), 0
+    for chunk in _chunks(body):   # xxhash lets go of the GIL on large chunks
+        digest.update(chunk)
+        length += memoryview(chunk).nbytes
+    text = MAGIC + (f"format_version={format_version}\nbody_length={length}\n"
                     f"{field}={digest.hexdigest()}\n").encode()
     text += f"header_crc32={zlib.crc32(text):08x}\n".encode()
     return text.ljust(USERBLOCK_SIZE, b"\0")
 
 
-def write_sealed(path: str, body: memoryview | bytes) -> str:
+def write_sealed(path: str, body: Body) -> str:
     """Write ``seal(body) + body`` to ``path`` atomically: a temp file beside it, fsync,
-    rename over, fsync the directory. A crash at any instant leaves either the old file or
+    rename over, fsync the directory. ``body``: bytes, or a sequence of byte strings
+    written in turn (no copy joins them). A crash at any instant leaves either the old file or
     the complete new one.
 
     Raises:
@@ -75,7 +85,8 @@ def write_sealed(path: str, body: memoryview | bytes) -> str:
             whatever ``path`` held before is untouched).
     """
     try:
-        path = atomic.write_atomic(path, seal(body), body)
+        chunks = _chunks(body)
+        path = atomic.write_atomic(path, seal(chunks), *chunks)
     except OSError as error:
         raise CheckpointError(
             f"could not write checkpoint {path}: {error}. The temp file was removed and "

@@ -1,0 +1,172 @@
+"""Saves patch a template (purenet/checkpoint/format_v2.py): the HDF5 image of a layout is
+built with h5py once, and each save writes the state's arrays and JSON texts into a copy
+of it. The patched file must be the file h5py builds from scratch, byte for byte, and read
+back (with ``read_checkpoint`` and with plain h5py) to the same arrays and metadata."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+from _checkpoint_common import moons
+from test_checkpoint import ARCH, EARLY, OPTIMIZERS
+
+import purenet as pn
+from purenet.checkpoint import format_v2, sealed
+from purenet.checkpoint.format import read_checkpoint, write_checkpoint
+from purenet.core.records import params_digest
+from purenet.train.config import RunConfig
+
+try:
+    from purenet.testing import assert_records_equal
+except ImportError:   # pragma: no cover
+    assert_records_equal = None
+
+EXPERIMENT = {"name": "template", "notes": "ünïcode ✓", "tags": [1, 2.5, None]}
+DATA = {"x": "0123abcd", "n": 96}
+
+
+class Every(pn.Callback):
+    def __init__(self) -> None:
+        self.states: dict[int, pn.TrainState] = {}
+
+    def on_step_end(self, state, metrics) -> None:
+        self.states[state.step] = state
+
+
+def run(optimizer_name: str, early: bool):
+    """Every step's state of a short run (6 steps an epoch, 3 epochs) and its RunConfig."""
+    (x, y), val = moons(96, 32)
+    optimizer = OPTIMIZERS[optimizer_name]()
+    every = Every()
+    pn.fit(ARCH, x, y, optimizer=optimizer, epochs=3, batch_size=16, seed=3, l2=1e-3,
+           validation_data=val, early_stopping=EARLY if early else None, progress=False,
+           callbacks=[every])
+    spec = RunConfig(pn.Architecture.from_dicts(ARCH), optimizer, loss="binary_crossentropy",
+                     seed=3, batch_size=16, l2=1e-3, early_stopping=EARLY if early else None)
+    return every.states, spec
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch):
+    """One creation time, so that two builds of a state can be compared byte for byte."""
+    monkeypatch.setattr(format_v2, "_now", lambda: "2026-01-02T03:04:05.678901+00:00")
+    format_v2.clear_templates()
+    yield
+    format_v2.clear_templates()
+
+
+def count_builds(monkeypatch) -> list[int]:
+    builds, real = [], format_v2._build
+
+    def build(*args, **kwargs):
+        builds.append(1)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(format_v2, "_build", build)
+    return builds
+
+
+def capacities_of(state, spec, experiment=EXPERIMENT, data=DATA):
+    arrays, texts = format_v2._contents(state, spec, experiment, data)
+    return format_v2._template_for(arrays, texts).capacities
+
+
+def h5_contents(path) -> tuple[dict, dict]:
+    """Every dataset and JSON attribute of a file, read with plain h5py and json."""
+    datasets, attributes = {}, {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: datasets.__setitem__(name, obj[()])
+                     if isinstance(obj, h5py.Dataset) else None)
+        for key in f.attrs:
+            text = f.attrs[key]
+            assert isinstance(text, str) and text == text.rstrip() + " " * (
+                len(text) - len(text.rstrip()))   # padded with spaces, nothing else
+            attributes[key] = json.loads(text)   # trailing spaces parse
+    return datasets, attributes
+
+
+def assert_same_files(a, b, state) -> None:
+    got, want = read_checkpoint(a), read_checkpoint(b)
+    for ckpt in (got, want):
+        if assert_records_equal is not None:
+            assert_records_equal(ckpt.state, state)
+        assert ckpt.params_digest == params_digest(state.params)
+        assert ckpt.state.step == state.step and ckpt.state.epoch == state.epoch
+        assert ckpt.experiment == EXPERIMENT and ckpt.data == DATA
+        assert ckpt.config.to_dict() == want.config.to_dict()
+        assert ckpt.created == "2026-01-02T03:04:05.678901+00:00"
+    (da, aa), (db, ab) = h5_contents(a), h5_contents(b)
+    assert aa == ab and sorted(aa) == ["config", "data", "experiment", "meta"]
+    assert sorted(da) == sorted(db)
+    for name in da:
+        assert da[name].dtype == db[name].dtype and np.array_equal(da[name], db[name])
+    assert np.array_equal(da["params/W0"], state.params.layers[0].W)
+
+
+@pytest.mark.parametrize("early", [True, False], ids=["early-stopping", "no-early-stopping"])
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_a_patched_template_is_the_file_h5py_builds(tmp_path, monkeypatch, name, early):
+    states, spec = run(name, early)
+    builds = count_builds(monkeypatch)
+    # Steps 1-5: epoch 0, no history; 7-11: epoch 1, one history row; 13, 17: epoch 2.
+    for first, then in ((1, 4), (2, 5), (7, 11), (8, 9), (13, 17)):
+        if then not in states:   # early stopping ended the run
+            continue
+        format_v2.clear_templates()
+        write_checkpoint(tmp_path / "first.h5", states[first], spec, EXPERIMENT, DATA)
+        assert len(builds) == 1   # the template of this layout
+        state = states[then]
+        path = write_checkpoint(tmp_path / f"patched-{then}.h5", state, spec, EXPERIMENT, DATA)
+        assert len(builds) == 1   # patched, not built
+        body = format_v2.full_image(state, spec, EXPERIMENT, DATA,
+                                    capacities_of(state, spec))
+        assert len(builds) == 2
+        assert format_v2.image_of(state, spec, EXPERIMENT, DATA) == body   # byte for byte
+        full = tmp_path / f"full-{then}.h5"
+        sealed.write_sealed(str(full), body)
+        with open(path, "rb") as fh:
+            assert fh.read() == full.read_bytes()
+        assert_same_files(path, full, state)
+        builds.clear()
+
+
+def test_a_new_layout_or_a_longer_json_text_builds_a_new_template(tmp_path, monkeypatch):
+    states, spec = run("adam", True)
+    builds = count_builds(monkeypatch)
+    write_checkpoint(tmp_path / "a.h5", states[1], spec, EXPERIMENT, DATA)
+    write_checkpoint(tmp_path / "b.h5", states[2], spec, EXPERIMENT, DATA)
+    assert len(builds) == 1
+    write_checkpoint(tmp_path / "c.h5", states[7], spec, EXPERIMENT, DATA)   # history grew
+    assert len(builds) == 2
+    small = capacities_of(states[8], spec)
+    big = {"notes": "x" * 5000}   # over the experiment text's capacity
+    path = write_checkpoint(tmp_path / "d.h5", states[8], spec, big, DATA)
+    assert len(builds) == 3
+    grown = capacities_of(states[8], spec, big)
+    assert grown[2] == 8192 > small[2] and grown[:2] == small[:2]
+    assert read_checkpoint(path).experiment == big
+    # The larger template serves the shorter text too (no rebuild back and forth).
+    path = write_checkpoint(tmp_path / "e.h5", states[9], spec, EXPERIMENT, DATA)
+    assert len(builds) == 3
+    assert read_checkpoint(path).experiment == EXPERIMENT
+    body = format_v2.full_image(states[9], spec, EXPERIMENT, DATA, grown)
+    assert format_v2.image_of(states[9], spec, EXPERIMENT, DATA) == body
+
+
+def test_json_capacities_are_powers_of_two_of_at_least_1_kib():
+    assert [format_v2._capacity(n) for n in (0, 1, 1024, 1025, 5000)] == \
+        [1024, 1024, 1024, 2048, 8192]
+
+
+def test_patching_does_not_touch_the_template_or_the_state(tmp_path):
+    states, spec = run("momentum", False)
+    write_checkpoint(tmp_path / "a.h5", states[1], spec, EXPERIMENT, DATA)
+    (template,) = format_v2._templates.values()
+    before = bytes(template.image)
+    leaves = [a.copy() for a in pn.tree_leaves(states[2].params)]
+    write_checkpoint(tmp_path / "b.h5", states[2], spec, EXPERIMENT, DATA)
+    assert template.image == before
+    assert all(np.array_equal(a, b) for a, b in zip(leaves, pn.tree_leaves(states[2].params)))
+    assert read_checkpoint(tmp_path / "a.h5").state.step == 1
