@@ -125,7 +125,8 @@ def train_purenet(w: Workload, x, y, epochs: int):
     import purenet
     result = purenet.fit(layer_dicts(dims(w, x), w.n_classes), x, y,
                          optimizer=purenet.optim.sgd(LR), epochs=epochs, batch_size=w.batch,
-                         seed=SEED, dtype=w.dtype, progress=False, shuffle=True)
+                         seed=SEED, dtype=w.dtype, progress=False, shuffle=True,
+                         threads=THREADS)   # the run owns its threads: the same as the peers'
     params = result.state.params
     if w.n_classes == 2:
         return lambda x: (purenet.predict(params, x)[:, 0] > 0.5).astype(int)
@@ -218,9 +219,14 @@ def available() -> list[str]:
 # --- measurement --------------------------------------------------------------------
 
 
+THREADS = 1   # every contender's thread count (set_threads); purenet's runs take it too
+
+
 def set_threads(threads: int):
     """Limit BLAS and OpenMP pools to ``threads``; returns the limiter (None without
     threadpoolctl)."""
+    global THREADS
+    THREADS = threads
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     try:
@@ -434,6 +440,34 @@ def checkpoint_overhead(repeats: int, quick: bool) -> dict:
                     "overhead_every_10": times["every_steps=10"] / base - 1}
 
 
+def rewind_cost(repeats: int, quick: bool) -> dict:
+    """``pn.state_at`` for a step 99 steps past a checkpoint against the 99 steps of
+    training it replays (``fit`` from that checkpoint's state): the minibatch workload with
+    Adam, a checkpoint every 100 steps, minimum of ``repeats`` (at least 3) alternating
+    runs. The difference is reading checkpoints, the data's fingerprint and validation."""
+    try:
+        import purenet
+        from purenet.checkpoint.policy import Checkpointer, load_checkpoint
+    except ImportError as error:
+        return {"skipped": f"purenet.checkpoint does not import: {error}"}
+    w = WORKLOADS["minibatch"]
+    x, y = w.make(quick)
+    arch = layer_dicts(dims(w, x), w.n_classes)
+    run = dict(optimizer=purenet.optim.adam(1e-3), epochs=1, batch_size=w.batch, seed=SEED,
+               dtype=w.dtype, progress=False)
+    if steps(w, len(x), 1) < 200:
+        return {"skipped": "needs 200 steps an epoch (not with --quick)"}
+    with tempfile.TemporaryDirectory() as tmp:
+        purenet.fit(arch, x, y, checkpointer=Checkpointer(tmp, every_steps=100, keep=None),
+                    **run)
+        at_100 = load_checkpoint(os.path.join(tmp, "step-00000100.h5")).state
+        times = _alternating({
+            "state_at(199)": lambda r: purenet.state_at(tmp, 199, x, y),
+            "fit 100->199": lambda r: purenet.fit(arch, x, y, initial_state=at_100,
+                                                  max_steps=199, **run)}, max(repeats, 3))
+    return times | {"ratio": times["state_at(199)"] / times["fit 100->199"]}
+
+
 # --- report -------------------------------------------------------------------------
 
 
@@ -549,6 +583,10 @@ def main(argv: list[str] | None = None) -> None:
                      f"{over['every_steps=100']:.2f} s ({over['overhead_every_100']:+.1%}), "
                      f"every_steps=10 {over['every_steps=10']:.2f} s "
                      f"({over['overhead_every_10']:+.1%})")))
+    report["rewind"] = rw = rewind_cost(args.repeats, args.quick)
+    print("rewind, minibatch + Adam: " + (rw["skipped"] if "skipped" in rw else (
+        f"state_at 99 steps past a checkpoint {rw['state_at(199)']:.3f} s, the same 99 steps "
+        f"of fit {rw['fit 100->199']:.3f} s (ratio {rw['ratio']:.2f}x)")))
     report["total_seconds"] = time.perf_counter() - started
     print(f"total {report['total_seconds']:.1f} s; load average now {os.getloadavg()[0]:.2f}")
     if args.json:
