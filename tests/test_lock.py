@@ -75,3 +75,16 @@ def test_fit_releases_the_lock_when_it_ends_however_it_ends(tmp_path):
                checkpointer=pn.Checkpointer(tmp_path / "nan"), progress=False, dtype="float32")
     for directory in (tmp_path, tmp_path / "nan"):
         DirectoryLock(str(directory)).acquire()   # free again
+
+
+def test_a_refused_resume_releases_the_lock(tmp_path):
+    x = np.random.default_rng(0).normal(size=(20, 2))
+    y = (x[:, 0] > 0).astype(int)
+    arch = [{"input_dim": 2, "output_dim": 1, "activation": "sigmoid"}]
+    pn.fit(arch, x, y, checkpointer=pn.Checkpointer(tmp_path), progress=False, epochs=2)
+    with pytest.raises(pn.CheckpointMismatchError):
+        pn.fit(arch, x, y, checkpointer=pn.Checkpointer(tmp_path), progress=False, epochs=3,
+               resume=True, seed=1)
+    resumed = pn.fit(arch, x, y, checkpointer=pn.Checkpointer(tmp_path), progress=False,
+                     epochs=3, resume=True)
+    assert resumed.state.epoch == 3

@@ -14,6 +14,7 @@ import warnings
 from typing import Any
 
 from purenet.checkpoint import atomic, machine
+from purenet.core import checks
 from purenet.checkpoint.lock import DirectoryLock
 from purenet.checkpoint.format import (Checkpoint, read_checkpoint, verify_checkpoint,
                                        write_checkpoint)
@@ -120,11 +121,8 @@ class Checkpointer(Callback):
                  experiment: dict[str, Any] | None = None, asynchronous: bool = True) -> None:
         for name, value in (("every_steps", every_steps), ("every_epochs", every_epochs),
                             ("keep", keep), ("keep_best", keep_best)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < 1):
-                raise ValueError(f"{name} must be an int >= 1 or None, got {value!r}")
-        if monitor not in MONITORS:
-            raise ValueError(f"unknown monitor {monitor!r}; expected one of {sorted(MONITORS)}")
+            checks.check(name, value, checks.optional(checks.integer(1)))
+        checks.check("monitor", monitor, checks.one_of(MONITORS))
         self.directory = os.path.abspath(os.fspath(directory))
         self.every_steps = every_steps
         self.every_epochs = every_epochs if every_epochs or every_steps else 1
@@ -200,7 +198,8 @@ class Checkpointer(Callback):
         try:
             self.wait()   # the save in flight first: its failure must not be lost
             ending = error is None or isinstance(error, (NonFiniteError, TrainingInterrupted))
-            if ending and self._config is not None and self.last_saved_step != state.step:
+            if ending and self._config is not None and state is not None \
+                    and self.last_saved_step != state.step:
                 self.save(state, self._config)
         finally:
             self._lock.release()

@@ -31,10 +31,12 @@ class Callback:
     def on_epoch_end(self, state: TrainState) -> None:
         """After every epoch, once its history row is in ``state.history``."""
 
-    def on_fit_end(self, state: TrainState, error: BaseException | None) -> None:
-        """When ``fit`` ends, however it ends, with the last complete state. ``error`` is
-        None after a normal end, else what ends it (``NonFiniteError``,
-        ``TrainingInterrupted``, or any other exception on its way out)."""
+    def on_fit_end(self, state: TrainState | None, error: BaseException | None) -> None:
+        """When ``fit`` ends, however it ends once it has begun (after checking its data),
+        with the last complete state (None when it failed before it had one, e.g. a
+        refused resume). ``error`` is None after a normal end, else what ends it
+        (``NonFiniteError``, ``TrainingInterrupted``, or any other exception on its way
+        out)."""
 
 
 @runtime_checkable

@@ -22,7 +22,7 @@ from purenet.core.validate import check_targets, check_x
 from purenet.errors import TrainingInterrupted
 from purenet.train.callbacks import Callback, Checkpointing, ProgressBar
 from purenet.train.config import RunConfig
-from purenet.train.fingerprint import fingerprint
+from purenet.train.fingerprint import Fingerprint, fingerprint
 from purenet.train.data import (batch_indices, batches_per_epoch, check_batch_size, epoch_order,
                                 gather)
 from purenet.train.interrupts import DeferredInterrupts
@@ -174,6 +174,17 @@ def check_resumable(state: TrainState, config: RunConfig) -> None:
         raise ValueError("initial_state does not match this run:\n  " + "\n  ".join(problems))
 
 
+def _starting_state(config: RunConfig, checkpointer: Checkpointing | None,
+                    state: TrainState | None, data: Fingerprint) -> TrainState:
+    """The checkpointer's newest state, ``state``, or a fresh one; checked against the run."""
+    if checkpointer is not None:
+        state = checkpointer.restore(config, data)
+    if state is None:
+        return initial_state_for(config)
+    check_resumable(state, config)
+    return state
+
+
 def _run_config(config: Any, settings: dict[str, Any]) -> RunConfig:
     if isinstance(config, RunConfig):
         return attrs.evolve(config, **settings) if settings else config
@@ -238,11 +249,6 @@ def fit(config: RunConfig | Any, x: Any, y: Any, *, validation_data: tuple[Any, 
         raise ValueError("resume=True needs a checkpointer to resume from")
     data_print = fingerprint({"x": data.x, "y": data.y, "x_val": data.x_val,
                               "y_val": data.y_val})
-    state = checkpointer.restore(config, data_print) if resume else initial_state
-    if state is None:
-        state = initial_state_for(config)
-    else:
-        check_resumable(state, config)
     limit = config.epochs * data.n_batches
     limit = limit if max_steps is None else min(max_steps, limit)
     hooks = [*callbacks, *([checkpointer] if checkpointer is not None else []),
@@ -251,10 +257,15 @@ def fit(config: RunConfig | Any, x: Any, y: Any, *, validation_data: tuple[Any, 
             if checkpointer is None else
             f"the checkpoint of step {{step}} is in {checkpointer.directory}; run fit again "
             "with the same checkpointer and resume=True to continue")
+    state = initial_state
     with own_threads(config.threads):
-        for hook in hooks:
-            hook.on_fit_start(state, config, limit, data_print)
+        # From here on every hook hears of the end, whatever happens: a checkpointer that
+        # took its directory's lock in restore() releases it even if the resume is refused.
         try:
+            state = _starting_state(config, checkpointer if resume else None, state,
+                                    data_print)
+            for hook in hooks:
+                hook.on_fit_start(state, config, limit, data_print)
             for state in _states(state, config, data, limit, hooks, hint):
                 pass
         except BaseException as error:
