@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> None:
           f"Params record is untouched ({params_digest(first) == first_digest})")
 
     directory = args.dir or tempfile.mkdtemp(prefix="purenet-functional-")
-    state = TrainState(step=args.steps, epoch=args.steps, batch_index=0, seed=0,
+    # A hand-run loop finishes no epoch of fit's: its steps are batches of epoch 0.
+    state = TrainState(step=args.steps, epoch=0, batch_index=args.steps, seed=0,
                        params=params, opt_state=opt_state)
     spec = RunConfig(arch, opt, loss="binary_crossentropy", dtype="float64", seed=0,
                      batch_size=None)

@@ -249,3 +249,14 @@ def test_bad_arguments_are_usage_errors(capsys):
         cli.main(["train", "exp.toml", "--epochs", "0"])
     assert info.value.code == 2
     assert "--epochs: must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_version_is_printed():
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0
+
+
+def test_a_set_value_is_exactly_one_toml_value(work):
+    done = purenet("train", "exp.toml", "--set", "seed=1\nepochs=2", cwd=work, expect=1)
+    assert "one TOML value on one line" in done.stderr and "--set" in done.stderr

@@ -33,6 +33,7 @@ import attrs
 import h5py
 
 from purenet.checkpoint import format_v1
+from purenet.checkpoint.validity import check_state
 from purenet.checkpoint.format_v2 import FORMAT_NAME, body_chunks, non_finite_arrays, read_v2
 from purenet.checkpoint.sealed import (FORMAT_VERSION, USERBLOCK_SIZE,
                                       read_sealed, verify_sealed, write_sealed)
@@ -124,7 +125,9 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     except Exception as error:   # a sealed file HDF5 cannot make sense of
         raise CorruptCheckpointError(f"{path} passed its digest check but its contents are "
                                      f"not a readable checkpoint: {error}") from error
-    return Checkpoint(path, parts["state"], _run_config(parts["config"]), parts["experiment"],
+    config = _run_config(parts["config"])
+    check_state(parts["state"], config, path)
+    return Checkpoint(path, parts["state"], config, parts["experiment"],
                       parts["environment"], version, parts["purenet_version"], parts["created"],
                       parts.get("data"))
 

@@ -384,6 +384,15 @@ def _check_trees(state: TrainState, path: str) -> None:
                                          f"{array.dtype}, unlike any parameter")
 
 
+def _counter(meta: dict[str, Any], name: str, path: str) -> int:
+    """A step, epoch, batch index or seed as the file holds it: a JSON integer in range."""
+    value = meta[name]
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise CorruptCheckpointError(f"{path}: {name} must be an integer from 0 to 2**63-1, "
+                                     f"the file holds {value!r:.60}")
+    return value
+
+
 def _read_state(f: h5py.File, image: bytearray, meta: dict[str, Any], path: str) -> TrainState:
     objects = _objects(f, path)   # before any object is opened: no link is ever followed
     reader = _Reader(f, image, path, Architecture.from_dicts(meta["architecture"]))
@@ -391,15 +400,18 @@ def _read_state(f: h5py.File, image: bytearray, meta: dict[str, Any], path: str)
     opt_state = reader.record(meta["optimizer_state"], "/optimizer")
     history = History(**{c: tuple(reader.array(f"/history/{c}").tolist())
                          for c in HISTORY_COLUMNS})
+    if any(e != int(e) for e in history.epoch):   # checked before int() would round it
+        raise CorruptCheckpointError(f"{path}: the history's epoch column holds a fraction")
     history = attrs.evolve(history, epoch=tuple(int(e) for e in history.epoch))
     early, es = None, meta["early_stopping"]
     if es is not None:
         best = reader.params("/early_stopping/best_params") if es["best_params"] is True else None
         early = EarlyStoppingState(float(es["best"]), int(es["best_epoch"]), int(es["wait"]), best)
-    state = TrainState(step=int(meta["step"]), epoch=int(meta["epoch"]),
-                       batch_index=int(meta["batch_index"]), seed=int(meta["seed"]),
+    step, epoch, batch_index, seed = (_counter(meta, name, path)
+                                      for name in ("step", "epoch", "batch_index", "seed"))
+    state = TrainState(step=step, epoch=epoch, batch_index=batch_index, seed=seed,
                        params=params, opt_state=opt_state, totals=EpochTotals(**meta["totals"]),
-                       history=history, early_stopping=early, stopped=bool(meta["stopped"]))
+                       history=history, early_stopping=early, stopped=meta["stopped"])
     groups = {"/".join(name.split("/")[:i]) for name in reader.read
               for i in range(2, name.count("/") + 1)}
     extra = objects - reader.read - groups

@@ -18,6 +18,7 @@ import sys
 import warnings
 from typing import Any, Sequence
 
+from purenet import __version__
 from purenet.errors import CheckpointError, CheckpointNotFoundError, ExperimentError
 
 EXIT_ERROR = 1
@@ -270,6 +271,8 @@ def build_parser(prog: str = "purenet") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description=(
         "purenet: train dense networks from TOML experiment files, with bit-identical "
         "resumable checkpoints."))
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", allow_abbrev=False, help="train an experiment file",

@@ -111,11 +111,15 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key or not all(re.fullmatch(r"[A-Za-z0-9_\-]+", p) for p in key_parts(key)):
         raise ExperimentError(f"an override must look like key=value (e.g. "
                               f"optimizer.learning_rate=0.01), got {text!r}")
+    value = value.strip()
+    if "\n" in value or "\r" in value:
+        raise ExperimentError(f"an override's value is one TOML value on one line; "
+                              f"{text!r} holds a line break (give each setting its own --set)")
     try:
-        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+        parsed = tomllib.loads(f"v = {value}")
     except tomllib.TOMLDecodeError:
-        parsed = value.strip()
-    return key, parsed
+        return key, value
+    return key, parsed["v"]
 
 
 def set_dotted(config: dict[str, Any], key: str, value: Any, option: str) -> None:

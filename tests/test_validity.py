@@ -1,0 +1,98 @@
+"""A checkpoint whose seal is right can still hold a state no run could reach: every load
+checks it against its own run record (purenet.checkpoint.validity). Each case below is a
+real checkpoint, edited with h5py and sealed again, as a hand-edited or hostile file would be."""
+
+import json
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+
+import purenet as pn
+from purenet.checkpoint import sealed
+from purenet.checkpoint.format import read_checkpoint
+
+ARCH = [{"input_dim": 2, "output_dim": 4, "activation": "relu"},
+        {"input_dim": 4, "output_dim": 1, "activation": "sigmoid"}]
+
+
+@pytest.fixture(scope="module")
+def original(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("ck")
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    pn.fit(ARCH, x, (x[:, 0] > 0).astype(int), epochs=3, batch_size=16, progress=False,
+           checkpointer=pn.Checkpointer(directory, every_steps=4, keep=1), max_steps=8)
+    (path,) = directory.glob("step-*.h5")
+    return path
+
+
+def edited(original, tmp_path, edit):
+    path = tmp_path / "step-00000008.h5"
+    shutil.copy(original, path)
+    with h5py.File(path, "r+") as f:
+        edit(f)
+    body = path.read_bytes()[sealed.USERBLOCK_SIZE:]
+    path.write_bytes(sealed.seal(body) + body)
+    return path
+
+
+def meta_edit(**changes):
+    def edit(f):
+        meta = json.loads(f.attrs["meta"])
+        meta.update(changes)
+        f.attrs["meta"] = json.dumps(meta)
+    return edit
+
+
+def test_the_unedited_file_resealed_is_valid(original, tmp_path):
+    assert read_checkpoint(edited(original, tmp_path, lambda f: None)).state.step == 8
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"step": -1}, "step must be an integer"),
+    ({"step": "8"}, "step must be an integer"),
+    ({"step": 8.5}, "step must be an integer"),
+    ({"step": 2**63}, "step must be an integer"),
+    ({"step": True}, "step must be an integer"),
+    ({"epoch": -2}, "epoch must be an integer"),
+    ({"batch_index": 99}, "smaller than its epoch"),
+    ({"seed": 5}, "seed 5 differs from its run record's 0"),
+    ({"stopped": "False"}, "stopped must be true or false"),
+    ({"epoch": 1}, "history has 2 rows for 1 finished epochs"),
+])
+def test_impossible_counters_are_refused(original, tmp_path, changes, words):
+    with pytest.raises(pn.CorruptCheckpointError, match=words):
+        read_checkpoint(edited(original, tmp_path, meta_edit(**changes)))
+
+
+def replace(name, value):
+    def edit(f):
+        array = f[name][()]
+        del f[name]
+        f[name] = value(array)
+    return edit
+
+
+@pytest.mark.parametrize("name, value, words", [
+    ("params/W0", lambda a: np.where(np.arange(a.size).reshape(a.shape) == 3, np.nan, a),
+     "/params/W0 holds NaN or inf"),
+    ("optimizer/mu/b1", lambda a: a + np.inf, "/optimizer/mu/b1 holds NaN or inf"),
+    ("params/W0", lambda a: a.astype(np.float64), "unlike any parameter|float64"),
+    ("history/epoch", lambda a: a + 0.5, "epoch column holds a fraction"),
+    ("history/val_loss", lambda a: a[:1], "columns have different lengths"),
+    ("history/epoch", lambda a: a[::-1], "not 1, 2, ..., epoch"),
+])
+def test_impossible_arrays_are_refused(original, tmp_path, name, value, words):
+    with pytest.raises(pn.CorruptCheckpointError, match=words):
+        read_checkpoint(edited(original, tmp_path, replace(name, value)))
+
+
+def test_resume_refuses_such_a_file_before_anything_changes(original, tmp_path):
+    path = edited(original, tmp_path, meta_edit(step=2**63))
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    with pytest.warns(pn.checkpoint.policy.CheckpointWarning, match="skipping"):
+        result = pn.fit(ARCH, x, (x[:, 0] > 0).astype(int), epochs=1, batch_size=16,
+                        progress=False, checkpointer=pn.Checkpointer(tmp_path), resume=True)
+    assert result.state.step == 3   # started afresh: the invalid file was never trusted
+    assert path.exists()            # and nothing was deleted to make room
