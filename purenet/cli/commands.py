@@ -159,7 +159,7 @@ def _inspect(args: argparse.Namespace) -> int:
            "epoch": f"{info['epoch']} (+{info['batch_index']} batches)",
            "loss": info["loss"], "val_loss": info["val_loss"],
            "params_digest": info["params_digest"], "format_version": info["format_version"],
-           "integrity": "ok (file digest and array checksums verified)",
+           "integrity": "ok (file digest verified, state checked against its run)",
            "purenet_version": info["purenet_version"], "created": info["created"],
            "seed": info["seed"], "dtype": info["dtype"], "optimizer": info["optimizer"],
            "architecture": f"{sizes} ({', '.join(l['activation'] for l in arch)})",
