@@ -34,7 +34,8 @@ import h5py
 
 from purenet.checkpoint import format_v1
 from purenet.checkpoint.validity import check_state
-from purenet.checkpoint.format_v2 import FORMAT_NAME, body_chunks, non_finite_arrays, read_v2
+from purenet.checkpoint.format_v2 import FORMAT_NAME, body_chunks, non_finite_arrays
+from purenet.checkpoint.read_v2 import read_v2
 from purenet.checkpoint.sealed import (FORMAT_VERSION, USERBLOCK_SIZE,
                                       read_sealed, verify_sealed, write_sealed)
 from purenet.core.records import params_digest

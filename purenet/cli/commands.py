@@ -274,7 +274,12 @@ def build_parser(prog: str = "purenet") -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version",
                         version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train(commands)
+    _add_run_commands(commands)
+    return parser
 
+
+def _add_train(commands: Any) -> None:
     train = commands.add_parser("train", allow_abbrev=False, help="train an experiment file",
                                 description="Train CONFIG.toml in a run directory.")
     train.add_argument("config", metavar="CONFIG", help="the experiment file (.toml)")
@@ -293,6 +298,9 @@ def build_parser(prog: str = "purenet") -> argparse.ArgumentParser:
     train.add_argument("--no-progress", action="store_true",
                        help="no progress bar (by default shown when stderr is a terminal)")
 
+
+def _add_run_commands(commands: Any) -> None:
+    """The commands that read a run directory or a checkpoint."""
     inspect = commands.add_parser("inspect", help="show and verify a checkpoint",
                                   description="Verify a checkpoint file, or the newest valid "
                                               "one of a run or checkpoints directory.")
@@ -322,7 +330,6 @@ def build_parser(prog: str = "purenet") -> argparse.ArgumentParser:
     predict.add_argument("run_dir", metavar="RUN_DIR")
     predict.add_argument("input", metavar="INPUT.csv")
     predict.add_argument("--output", metavar="FILE", help="default: stdout")
-    return parser
 
 
 HANDLERS = {"inspect": _inspect, "plot": _plot, "evaluate": _evaluate, "predict": _predict,
