@@ -1,0 +1,190 @@
+"""The ``purenet`` commands that read a run or a checkpoint: inspect, plot, evaluate,
+predict, rewind (``commands.py`` parses the command line and trains)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from typing import Any
+
+from purenet.errors import CheckpointError, CheckpointNotFoundError
+
+
+def show(rows: dict[str, Any]) -> None:
+    width = max(map(len, rows), default=0)
+    for key, value in rows.items():
+        if isinstance(value, float):
+            value = "-" if not math.isfinite(value) else (
+                round(value, 6) if abs(value) >= 1e-4 else f"{value:.6g}")
+        print(f"{key:<{width}}  {'-' if value is None else value}")
+
+
+def as_json(value: Any) -> str:
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+    return json.dumps(clean(value), indent=2)
+
+
+# --- inspect --------------------------------------------------------------------------
+
+
+def _inspect_directory(path: str) -> dict[str, Any]:
+    from purenet.checkpoint.format import summarize
+    from purenet.checkpoint.policy import checkpoint_files
+
+    directory = os.path.join(path, "checkpoints")
+    directory = directory if os.path.isdir(directory) else path
+    files = checkpoint_files(directory)
+    if not files:
+        raise CheckpointNotFoundError(f"no checkpoint files (step-*.h5) in {directory}")
+    newest, statuses = None, []
+    for _, file in reversed(files):
+        try:
+            info = summarize(file)
+            statuses.append({"path": file, "integrity": "ok"})
+            newest = newest or info
+        except CheckpointError as error:
+            statuses.append({"path": file, "integrity": f"bad: {error}"})
+    if newest is None:
+        raise CheckpointError(f"no valid checkpoint in {directory}: "
+                              + "; ".join(s["integrity"] for s in statuses))
+    return {**newest, "checkpoints": statuses[::-1]}
+
+
+def _data_line(data: dict[str, Any] | None) -> str:
+    """The data fingerprint in one line: each array's shape and the start of its digest."""
+    if not data:
+        return "not recorded (a format 1 file)"
+    return "; ".join(f"{name} {'x'.join(map(str, v['shape']))} {v['xxh3_128'][:12]}"
+                     for name, v in data.items() if v is not None)
+
+
+def inspect(args: argparse.Namespace) -> int:
+    from purenet.checkpoint.format import summarize
+
+    if os.path.isdir(args.path):
+        info = _inspect_directory(args.path)
+    else:
+        info = summarize(args.path)
+    if args.json:
+        print(as_json(info))
+        return 0
+    arch = info["architecture"]
+    sizes = "-".join(str(n) for n in [arch[0]["input_dim"], *(l["output_dim"] for l in arch)])
+    env = info["environment"]
+    show({"checkpoint": info["path"], "step": info["step"],
+           "epoch": f"{info['epoch']} (+{info['batch_index']} batches)",
+           "loss": info["loss"], "val_loss": info["val_loss"],
+           "params_digest": info["params_digest"], "format_version": info["format_version"],
+           "integrity": "ok (file digest verified, state checked against its run)",
+           "purenet_version": info["purenet_version"], "created": info["created"],
+           "seed": info["seed"], "dtype": info["dtype"], "optimizer": info["optimizer"],
+           "architecture": f"{sizes} ({', '.join(l['activation'] for l in arch)})",
+           "threads": f"{info.get('threads')} (the run's BLAS threads, applied on resume)",
+           "environment": f"numpy {env.get('numpy')}, {env.get('blas')}",
+           "data": _data_line(info.get("data"))})
+    for status in info.get("checkpoints", ()):
+        print(f"  {os.path.basename(status['path'])}: {status['integrity']}")
+    return 0
+
+
+# --- plot, evaluate, predict ----------------------------------------------------------
+
+
+def plot(args: argparse.Namespace) -> int:
+    from purenet.cli.plot import plot_run
+
+    for path in plot_run(args.run_dir):
+        print(path)
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from purenet.experiment.datasets import read_file, select_features
+    from purenet.experiment.rundir import load_run
+    from purenet.experiment.runner import measure, prepare_data
+
+    run = load_run(args.run_dir)
+    if args.data:
+        if not args.target:
+            raise ValueError("--data needs --target COLUMN, the column (or NPZ array) of "
+                             "the targets")
+        names, x, y, _ = read_file(args.data, args.target)
+        x = select_features(names, x, run.scaler, args.data)
+        what = args.data
+    else:
+        splits = prepare_data(run.experiment)
+        if splits.x_test is None:
+            raise ValueError(f"the run in {args.run_dir} has no test split (data.test_size "
+                             "= 0); pass --data FILE --target COLUMN")
+        x, y, what = splits.x_test, splits.y_test, "the run's test split"
+    metrics = {"data": what, "samples": len(x), "step": run.checkpoint.state.step,
+               **measure(run.experiment, run.params, run.scaler, x, y)}
+    print(as_json(metrics)) if args.json else show(metrics)
+    return 0
+
+
+def _prediction_table(run: Any, x: Any) -> tuple[list[str], list[list[Any]]]:
+    import numpy as np
+
+    from purenet.core.network import predict
+
+    out = np.asarray(predict(run.params, run.scaler.transform_x(x)), dtype=np.float64)
+    k = out.shape[1]
+    if not run.experiment.classifier:
+        values = run.scaler.inverse_y(out)
+        return ([run.scaler.target] if k == 1 else [f"{run.scaler.target}_{j}" for j in range(k)],
+                values.tolist())
+    if run.experiment.loss == "categorical_crossentropy":
+        columns = [f"p_{j}" for j in range(k)] + ["class"]
+        return columns, [[*row, int(row.argmax())] for row in out]
+    if k == 1:
+        return ["p_1", "class"], [[row[0], int(row[0] > 0.5)] for row in out]
+    columns = [f"p_{j}" for j in range(k)] + [f"class_{j}" for j in range(k)]
+    return columns, [[*row, *(int(p > 0.5) for p in row)] for row in out]
+
+
+def predict(args: argparse.Namespace) -> int:
+    from purenet.experiment.datasets import read_csv, select_features
+    from purenet.experiment.rundir import load_run, write_atomic
+
+    run = load_run(args.run_dir)
+    names, values = read_csv(args.input)
+    columns, rows = _prediction_table(run, select_features(names, values, run.scaler,
+                                                           args.input))
+    text = ",".join(columns) + "\n" + "".join(
+        ",".join(repr(float(v)) if isinstance(v, float) else str(v) for v in row) + "\n"
+        for row in rows)
+    if args.output:
+        write_atomic(args.output, text)
+        print(f"{len(rows)} predictions written to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def rewind(args: argparse.Namespace) -> int:
+    from purenet.checkpoint.format import write_checkpoint
+    from purenet.checkpoint.rewind import state_at
+    from purenet.experiment.rundir import load_run
+    from purenet.experiment.runner import fit_arrays, prepare_data
+
+    run = load_run(args.run_dir)
+    x, y, validation = fit_arrays(run.experiment, prepare_data(run.experiment))
+    state = state_at(os.path.join(args.run_dir, "checkpoints"), args.step, x, y, validation)
+    output = args.output or os.path.join(args.run_dir, "rewound", f"step-{args.step:08d}.h5")
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    checkpoint = run.checkpoint
+    write_checkpoint(output, state, checkpoint.config, checkpoint.experiment, checkpoint.data)
+    print(f"the state after step {state.step} (epoch {state.epoch}, +{state.batch_index} "
+          f"batches) is in {output}")
+    return 0
