@@ -260,3 +260,12 @@ def test_version_is_printed():
 def test_a_set_value_is_exactly_one_toml_value(work):
     done = purenet("train", "exp.toml", "--set", "seed=1\nepochs=2", cwd=work, expect=1)
     assert "one TOML value on one line" in done.stderr and "--set" in done.stderr
+
+
+def test_train_shows_the_model_and_logs_each_epoch_when_stderr_is_not_a_terminal(work):
+    done = purenet("train", "exp.toml", "--run-dir", "logged", "--epochs", "2",
+                   "--no-progress", cwd=work)
+    assert re.search(r"^model: 2-\d+(-\d+)*-1 \(.*sigmoid\), [\d,]+ parameters, float\w+, "
+                     r"\w+.*, 1 BLAS thread$", done.stdout, re.M), done.stdout
+    epochs = re.findall(r"^purenet: epoch (\d)/2, step \d+, train_loss ", done.stderr, re.M)
+    assert epochs == ["1", "2"], done.stderr

@@ -57,6 +57,18 @@ def _integer(low: int) -> Any:
     return parse
 
 
+def model_line(config: Any) -> str:
+    """The network at a glance: sizes, activations, parameter count, dtype, threads."""
+    layers = config.architecture.layers
+    sizes = "-".join(str(n) for n in [layers[0].input_dim, *(l.output_dim for l in layers)])
+    count = sum(l.input_dim * l.output_dim + l.output_dim for l in layers)
+    optimizer = config.optimizer.config()
+    clips = "".join(f" + {k}" for k in optimizer if k.startswith("clip_"))
+    return (f"model: {sizes} ({', '.join(l.activation for l in layers)}), {count:,} "
+            f"parameters, {config.dtype}, {optimizer['name']}{clips}, {config.threads} BLAS "
+            f"thread{'s' if config.threads > 1 else ''}")
+
+
 def _train(args: argparse.Namespace, prog: str, argv: Sequence[str]) -> int:
     from purenet.experiment.config import load_experiment
     from purenet.experiment.rundir import default_run_dir
@@ -67,6 +79,7 @@ def _train(args: argparse.Namespace, prog: str, argv: Sequence[str]) -> int:
     run_dir = args.run_dir or default_run_dir(experiment)
     print(f"{'resuming' if args.resume else 'training'} {experiment.name!r} in {run_dir}",
           flush=True)
+    print(model_line(experiment.run), flush=True)
     try:
         summary = run_experiment(experiment, run_dir, resume=args.resume, force=args.force,
                                  epochs=args.epochs, seed=args.seed,

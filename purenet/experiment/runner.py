@@ -25,6 +25,7 @@ from purenet.core.records import Params, params_digest
 from purenet.experiment.rundir import (CHECKPOINTS, CONFIG, HISTORY, SCALER, SUMMARY, claim,
                             default_run_dir, history_csv, write_atomic)
 from purenet.experiment.schema import dump_toml
+from purenet.train.callbacks import EpochLog, ProgressBar
 from purenet.train.loop import fit
 
 
@@ -108,7 +109,8 @@ def run_experiment(experiment: Experiment, run_dir: str | os.PathLike | None = N
         force: delete the run already in ``run_dir`` and start again.
         epochs, seed, checkpoint_every: override ``epochs``, ``seed`` and
             ``checkpoint.every_steps`` (which then replaces ``every_epochs``).
-        progress: show a progress bar (None: when stderr is a terminal).
+        progress: show a progress bar (None: when stderr is a terminal); without one, a
+            line per epoch goes to stderr.
 
     Returns:
         The summary (also written to ``summary.json``).
@@ -141,8 +143,9 @@ def run_experiment(experiment: Experiment, run_dir: str | os.PathLike | None = N
                                 policy.monitor, experiment=config)
     x, y, validation = fit_arrays(experiment, splits)
     start = time.perf_counter()
+    bar = ProgressBar.wanted(progress)
     result = fit(experiment.run, x, y, validation_data=validation, checkpointer=checkpointer,
-                 resume=resume, progress=progress)
+                 resume=resume, progress=bar, callbacks=() if bar else (EpochLog(),))
     seconds = time.perf_counter() - start
     summary = summarize_run(experiment, result.state.params, splits, run_dir)
     summary.update(step=result.state.step, epoch=result.state.epoch,

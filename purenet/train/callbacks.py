@@ -87,3 +87,25 @@ class ProgressBar(Callback):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+class EpochLog(Callback):
+    """One line per finished epoch: for the logs of batch jobs, where a progress bar is
+    noise. ``purenet train`` uses it whenever it shows no bar."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream
+        self._epochs = 0
+
+    def on_fit_start(self, state: TrainState, config: RunConfig, total_steps: int,
+                     data: Fingerprint) -> None:
+        self._epochs = config.epochs
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        history = state.history
+        parts = [f"epoch {state.epoch}/{self._epochs}", f"step {state.step}"]
+        for column in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+            value = getattr(history, column)[-1]
+            if value == value:   # NaN: the metric does not apply
+                parts.append(f"{column} {value:.6g}")
+        print("purenet: " + ", ".join(parts), file=self.stream or sys.stderr, flush=True)
