@@ -57,7 +57,7 @@ def test_the_unedited_file_resealed_is_valid(original, tmp_path):
     ({"step": True}, "step must be an integer"),
     ({"epoch": -2}, "epoch must be an integer"),
     ({"batch_index": 99}, "smaller than its epoch"),
-    ({"seed": 5}, "seed 5 differs from its run record's 0"),
+    ({"seed": 5}, "seed: this run has 0, the state 5"),
     ({"stopped": "False"}, "stopped must be true or false"),
     ({"epoch": 1}, "history has 2 rows for 1 finished epochs"),
 ])

@@ -34,6 +34,13 @@ def checkpoint_name(step: int) -> str:
     return f"step-{step:08d}.h5"
 
 
+def checkpoints_directory(path: str | os.PathLike) -> str:
+    """``path`` itself, or its ``checkpoints/`` folder when it is a run directory."""
+    path = os.fspath(path)
+    inner = os.path.join(path, "checkpoints")
+    return inner if os.path.isdir(inner) else path
+
+
 def checkpoint_files(directory: str | os.PathLike) -> list[tuple[int, str]]:
     """``(step, path)`` of every file named like a checkpoint in ``directory``, oldest first."""
     directory = os.fspath(directory)

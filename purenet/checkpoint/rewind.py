@@ -12,7 +12,7 @@ import warnings
 from typing import Any
 
 from purenet.checkpoint.format import Checkpoint, read_checkpoint
-from purenet.checkpoint.policy import checkpoint_files, newest_valid
+from purenet.checkpoint.policy import checkpoint_files, checkpoints_directory, newest_valid
 from purenet.core import checks
 from purenet.errors import (CheckpointError, CheckpointMismatchError, CheckpointNotFoundError,
                             CheckpointWarning)
@@ -22,13 +22,6 @@ from purenet.train.data import batches_per_epoch, check_batch_size
 from purenet.train.fingerprint import Fingerprint, data_differences
 from purenet.train.loop import fit
 from purenet.train.state import TrainState
-
-
-def checkpoints_directory(path: str | os.PathLike) -> str:
-    """``path`` itself, or its ``checkpoints/`` folder when it is a run directory."""
-    path = os.fspath(path)
-    inner = os.path.join(path, "checkpoints")
-    return inner if os.path.isdir(inner) else path
 
 
 class _Replay(Callback):

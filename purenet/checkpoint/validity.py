@@ -12,7 +12,9 @@ import math
 from purenet.checkpoint.format_v2 import non_finite_arrays
 from purenet.errors import CorruptCheckpointError
 from purenet.train.config import RunConfig
+from purenet.train.loop import state_mismatches
 from purenet.train.state import HISTORY_COLUMNS, TrainState
+
 
 def check_state(state: TrainState, config: RunConfig, path: str) -> None:
     """Refuse a state that its run could not have reached, naming the field."""
@@ -30,16 +32,7 @@ def check_state(state: TrainState, config: RunConfig, path: str) -> None:
                         "finished epochs")
     elif state.history.epoch != tuple(range(1, state.epoch + 1)):
         problems.append("the history's epoch column is not 1, 2, ..., epoch")
-    if state.seed != config.seed:
-        problems.append(f"seed {state.seed} differs from its run record's {config.seed}")
-    if state.params.dtype != config.np_dtype:
-        problems.append(f"the parameters are {state.params.dtype}, its run record says "
-                        f"{config.dtype}")
-    template = config.optimizer.init(state.params)
-    if type(template) is not type(state.opt_state):
-        problems.append(f"the optimizer state is a {type(state.opt_state).__name__}, its run "
-                        f"record's optimizer ({config.optimizer.name}) keeps a "
-                        f"{type(template).__name__}")
+    problems += state_mismatches(state, config)   # the run record is the file's own
     totals = state.totals
     if not (math.isfinite(totals.loss_sum) and math.isfinite(totals.correct)
             and isinstance(totals.samples, int) and totals.samples >= 0):

@@ -39,10 +39,9 @@ def as_json(value: Any) -> str:
 
 def _inspect_directory(path: str) -> dict[str, Any]:
     from purenet.checkpoint.format import summarize
-    from purenet.checkpoint.policy import checkpoint_files
+    from purenet.checkpoint.policy import checkpoint_files, checkpoints_directory
 
-    directory = os.path.join(path, "checkpoints")
-    directory = directory if os.path.isdir(directory) else path
+    directory = checkpoints_directory(path)
     files = checkpoint_files(directory)
     if not files:
         raise CheckpointNotFoundError(f"no checkpoint files (step-*.h5) in {directory}")

@@ -152,9 +152,9 @@ def _validated_data(config: RunConfig, x: Any, y: Any, validation_data: Any) -> 
                  batches_per_epoch(len(x), batch_size, config.drop_last), batch_size >= len(x))
 
 
-def check_resumable(state: TrainState, config: RunConfig) -> None:
-    """Refuse a state that does not belong to the run ``config`` describes, listing every
-    difference."""
+def state_mismatches(state: TrainState, config: RunConfig) -> list[str]:
+    """Where ``state`` does not belong to the run ``config`` describes, one phrase each:
+    seed, architecture, dtype, the optimizer state's record, early stopping on or off."""
     problems = []
     if state.seed != config.seed:
         problems.append(f"seed: this run has {config.seed}, the state {state.seed}")
@@ -170,6 +170,13 @@ def check_resumable(state: TrainState, config: RunConfig) -> None:
                         f"{type(state.opt_state).__name__}")
     if (config.early_stopping is None) != (state.early_stopping is None):
         problems.append("early_stopping: on in one, off in the other")
+    return problems
+
+
+def check_resumable(state: TrainState, config: RunConfig) -> None:
+    """Refuse a state that does not belong to the run ``config`` describes, listing every
+    difference."""
+    problems = state_mismatches(state, config)
     if problems:
         raise ValueError("initial_state does not match this run:\n  " + "\n  ".join(problems))
 
