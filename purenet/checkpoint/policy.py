@@ -209,6 +209,7 @@ class Checkpointer(Callback):
                     and self.last_saved_step != state.step:
                 self.save(state, self._config)
         finally:
+            self._writer.close()   # no idle thread left per Checkpointer; submit restarts it
             self._lock.release()
 
     # -- saving --
