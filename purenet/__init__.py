@@ -42,6 +42,8 @@ _LAZY = {
     "summarize_checkpoint": ("purenet.checkpoint.format", "summarize"),
     "load_experiment": ("purenet.experiment.config", "load_experiment"),
     "run_experiment": ("purenet.experiment.runner", "run_experiment"),
+    "load_run": ("purenet.experiment.readrun", "load_run"),
+    "Model": ("purenet.model", "Model"),
 }
 
 # A literal list, so that tools see the re-exports; tests/test_package.py checks it
@@ -51,10 +53,10 @@ __all__ = [
     "CheckpointLockedError",
     "CheckpointMismatchError", "CheckpointNotFoundError", "Checkpointer",
     "CorruptCheckpointError", "Dense", "EarlyStopping", "ExperimentError", "FitResult", "Grads",
-    "History", "INITIALIZERS", "LOSSES", "LayerSpec", "NonFiniteError", "NotACheckpointError",
+    "History", "INITIALIZERS", "LOSSES", "LayerSpec", "Model", "NonFiniteError", "NotACheckpointError",
     "Params", "RunConfig", "RunSpec", "SettingError", "StepMetrics", "TrainState", "TrainingInterrupted",
     "UnsupportedCheckpointError", "backward", "evaluate", "fit", "forward", "init_params",
-    "load_checkpoint", "load_experiment", "loss_and_grads", "optim", "predict",
+    "load_checkpoint", "load_experiment", "load_run", "loss_and_grads", "optim", "predict",
     "run_experiment", "schedules", "state_at", "summarize_checkpoint", "train_step", "tree_leaves",
     "tree_map",
 ]

@@ -19,6 +19,10 @@ purenet's bit-identity is tied to the thread count anyway. ``--threads N`` to co
   in the dtype of X, so float32 workloads pass float32 X.
 - PyTorch: a plain loop over ``nn.Sequential`` + ``torch.optim.SGD`` with BCEWithLogits /
   CrossEntropy, minibatches gathered through ``torch.randperm``.
+- JAX (if installed): a jit-compiled pure SGD step ``params -> params`` (the batch gathered
+  inside it) over a list of ``(W, b)``, BCE from logits / log-softmax cross-entropy, CPU,
+  float64 enabled for the seed workload; compiled for the run's batch shapes during the
+  untimed warm-up, so compile time is excluded; ``XLA_FLAGS`` limits its threads.
 - floor: only the matrix products training needs, in NumPy, into preallocated arrays:
   forward ``A @ W`` per layer; backward ``dW = A_prev.T @ dZ`` per layer and
   ``dA_prev = dZ @ W.T`` for all but the first layer; same steps and batch shapes.
@@ -44,6 +48,8 @@ import). ``--quick`` (well under a minute): seed 20 steps, minibatch 2000 sample
     python scripts/benchmark.py [--quick] [--repeats 3] [--workloads seed,minibatch,wide]
                                 [--threads N] [--[no-]memory] [--clock wall|cpu]
                                 [--json PATH]
+    python scripts/benchmark.py --scaling [--repeats 5] [--workloads ...]   # 1 vs 2 threads
+    python scripts/benchmark.py --only sklearn [--seeds 3] [--dtypes float32,float64]
 """
 
 from __future__ import annotations
@@ -65,7 +71,7 @@ import numpy as np
 
 LR = 0.01
 SEED = 0
-PEERS = ("sklearn", "torch")
+PEERS = ("sklearn", "torch", "jax")
 
 
 class Workload(NamedTuple):
@@ -201,19 +207,104 @@ def train_floor(w: Workload, x, y, epochs: int):
     return None
 
 
+def _jax_step(n_classes: int):
+    """The jit-compiled pure SGD step ``(params, X, Y, idx) -> params`` (the batch gathered
+    inside the compiled function); one per output kind, compiled once per batch shape."""
+    if n_classes in _JAX_STEPS:
+        return _JAX_STEPS[n_classes]
+    import jax
+    import jax.numpy as jnp
+
+    def loss(params, xb, yb):
+        a = xb
+        for W, b in params[:-1]:
+            a = jax.nn.relu(a @ W + b)
+        W, b = params[-1]
+        z = a @ W + b
+        if n_classes == 2:   # BCE from logits, as BCEWithLogits
+            return jnp.mean(jnp.maximum(z, 0) - z * yb + jnp.log1p(jnp.exp(-jnp.abs(z))))
+        return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(z), yb[:, None], axis=1))
+
+    def step(params, X, Y, idx):
+        xb, yb = jnp.take(X, idx, axis=0), jnp.take(Y, idx, axis=0)
+        grads = jax.grad(loss)(params, xb, yb)
+        return jax.tree_util.tree_map(lambda p, g: p - LR * g, params, grads)
+
+    _JAX_STEPS[n_classes] = jax.jit(step, donate_argnums=0)
+    return _JAX_STEPS[n_classes]
+
+
+_JAX_STEPS: dict = {}
+
+
+def _jax_setup(w: Workload, x, y):
+    import jax
+    import jax.numpy as jnp
+    rng = np.random.default_rng(SEED)
+    d = dims(w, x)
+    params = [(jnp.asarray((rng.standard_normal((i, o)) * np.sqrt(2 / i)).astype(w.dtype)),
+               jnp.zeros(o, w.dtype)) for i, o in zip(d, d[1:])]
+    Y = y.astype(w.dtype).reshape(-1, 1) if w.n_classes == 2 else y.astype(np.int32)
+    return jax, jnp, params, jnp.asarray(x), jnp.asarray(Y)
+
+
+def compile_jax(w: Workload, x, y) -> None:
+    """Compile the JAX step for every batch shape of the run (untimed, like a warm-up)."""
+    jax, jnp, params, X, Y = _jax_setup(w, x, y)
+    batch = w.batch or len(x)
+    for m in {batch, len(x) % batch or batch}:
+        params = _jax_step(w.n_classes)(params, X, Y, jnp.asarray(np.arange(m, dtype=np.int32)))
+    jax.block_until_ready(params)
+
+
+def train_jax(w: Workload, x, y, epochs: int):
+    jax, jnp, params, X, Y = _jax_setup(w, x, y)
+    step = _jax_step(w.n_classes)
+    n, batch = len(x), w.batch or len(x)
+    for epoch in range(epochs):
+        order = (np.random.default_rng((SEED, epoch)).permutation(n) if w.batch else
+                 np.arange(n)).astype(np.int32)
+        for start in range(0, n, batch):
+            params = step(params, X, Y, jnp.asarray(order[start:start + batch]))
+    params = jax.block_until_ready(params)
+
+    def predict(x):
+        a = jnp.asarray(x)
+        for W, b in params[:-1]:
+            a = jax.nn.relu(a @ W + b)
+        z = np.asarray(a @ params[-1][0] + params[-1][1])
+        return (z[:, 0] > 0).astype(int) if w.n_classes == 2 else z.argmax(axis=1)
+    return predict
+
+
 CONTENDERS = {"purenet": (train_purenet, "purenet"),
               "sklearn": (train_sklearn, "sklearn.neural_network"),
-              "torch": (train_torch, "torch"), "floor": (train_floor, "numpy")}
+              "torch": (train_torch, "torch"), "jax": (train_jax, "jax"),
+              "floor": (train_floor, "numpy")}
 
 
 def available() -> list[str]:
+    """The contenders installed; JAX with its CPU thread count set first (XLA reads it
+    when jax is imported, from ``XLA_FLAGS``)."""
     names = ["purenet", "sklearn", "floor"]
-    try:
-        import torch  # noqa: F401
-        names.insert(2, "torch")
-    except ImportError:
-        pass
+    for peer in ("torch", "jax"):
+        try:
+            import_peer(peer)
+        except ImportError:
+            continue
+        names.insert(-1, peer)
     return names
+
+
+def import_peer(name: str) -> None:
+    if name == "jax":
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " "
+                                   "--xla_cpu_multi_thread_eigen=" +
+                                   ("false" if THREADS == 1 else "true") +
+                                   f" intra_op_parallelism_threads={THREADS}").strip()
+    module = __import__(name)
+    if name == "jax":
+        module.config.update("jax_enable_x64", True)   # the seed workload is float64
 
 
 # --- measurement --------------------------------------------------------------------
@@ -237,8 +328,11 @@ def set_threads(threads: int):
 
 
 def warm_up(name: str, w: Workload, x, y) -> None:
-    """One small run: lazy imports, thread pools, kernels chosen on first use."""
+    """One small run: lazy imports, thread pools, kernels chosen on first use; for JAX
+    also the compilation for the run's batch shapes (compile time is not counted)."""
     CONTENDERS[name][0](w._replace(batch=w.batch and min(w.batch, 32)), x[:64], y[:64], 1)
+    if name == "jax":
+        compile_jax(w, x, y)
 
 
 def time_workload(w: Workload, x, y, names: list[str], repeats: int, epochs: int) -> dict:
@@ -274,6 +368,10 @@ def probe(name: str, workload: str, data: str, epochs: int, threads: int) -> Non
     w, train = WORKLOADS[workload], CONTENDERS[name][0]
     with np.load(data) as f:
         x, y = f["x"], f["y"]
+    global THREADS
+    THREADS = threads
+    if name == "jax":
+        import_peer("jax")
     importlib.import_module(CONTENDERS[name][1])
     limiter = set_threads(threads)
     warm_up(name, w, x, y)
@@ -284,7 +382,7 @@ def probe(name: str, workload: str, data: str, epochs: int, threads: int) -> Non
     train(w, x, y, epochs)
     rss = (_proc_status_kib("VmHWM") - base) / 1024
     heap = None
-    if name != "torch":
+    if name not in ("torch", "jax"):
         tracemalloc.start()
         train(w, x, y, epochs)
         heap = tracemalloc.get_traced_memory()[1] / 2**20
@@ -468,6 +566,44 @@ def rewind_cost(repeats: int, quick: bool) -> dict:
     return times | {"ratio": times["state_at(199)"] / times["fit 100->199"]}
 
 
+def thread_scaling(workloads: list[str], repeats: int, quick: bool) -> dict:
+    """purenet's ``fit`` wall time with 1 and 2 BLAS threads per workload, alternating,
+    medians and minima of ``repeats`` runs, and the count ``default_threads`` picks for it.
+    Meaningful only on an otherwise idle machine: a busy core makes OpenBLAS's second
+    thread wait (10x slowdowns seen on the shared development VM)."""
+    import purenet
+    from purenet.train.config import default_threads
+    out = {}
+    for name in workloads:
+        w = WORKLOADS[name]
+        x, y = w.make(quick)
+        x = np.ascontiguousarray(x, dtype=w.dtype)
+        epochs = w.quick_epochs if quick else w.epochs
+        arch = layer_dicts(dims(w, x), w.n_classes)
+
+        def run(threads: int) -> Callable[[int], None]:
+            return lambda r: purenet.fit(arch, x, y, optimizer=purenet.optim.sgd(LR),
+                                         epochs=epochs, batch_size=w.batch, seed=SEED,
+                                         dtype=w.dtype, progress=False, threads=threads)
+        run(1)(-1), run(2)(-1)   # warm-up: both pools started
+        walls = {1: [], 2: []}
+        for r in range(repeats):
+            for threads in (1, 2) if r % 2 == 0 else (2, 1):
+                start = time.perf_counter()
+                run(threads)(r)
+                walls[threads].append(time.perf_counter() - start)
+        med = {t: statistics.median(v) for t, v in walls.items()}
+        out[name] = {"walls": walls, "median_speedup": med[1] / med[2],
+                     "min_speedup": min(walls[1]) / min(walls[2]),
+                     "default_threads": default_threads(
+                         purenet.Architecture.from_dicts(arch), w.batch or len(x))}
+        print(f"{name:<10} 1 thread {med[1]:7.3f} s, 2 threads {med[2]:7.3f} s (medians of "
+              f"{repeats}); speed-up {out[name]['median_speedup']:.2f} (of minima "
+              f"{out[name]['min_speedup']:.2f}); default_threads picks "
+              f"{out[name]['default_threads']}")
+    return out
+
+
 # --- report -------------------------------------------------------------------------
 
 
@@ -493,13 +629,14 @@ def print_header(env: dict, args: argparse.Namespace, names: list[str]) -> None:
           f"{env['cpus']} CPUs (load average {env['load_average'][0]:.2f} at start); numpy "
           f"{env['numpy']}, python {env['python']}, purenet {env['purenet_commit']}")
     print("\n".join("  pool: " + p for p in env["pools"]))
-    if "torch" not in names:
-        print("  PyTorch not installed: its rows are skipped")
+    for peer, label in (("torch", "PyTorch"), ("jax", "JAX")):
+        if peer not in names:
+            print(f"  {label} not installed: its rows are skipped")
     print(f"  wall s = median wall time; cpu s = median process CPU time (robust when other "
           f"processes share the CPUs);\n  vs peer, vs floor, us/step use the {args.clock} medians: "
-          "time / fastest of scikit-learn and PyTorch, time / matrix products alone\n"
+          "time / fastest of scikit-learn, PyTorch and JAX, time / matrix products alone\n"
           "  RSS+ = peak resident-set growth while training (fresh process); "
-          "heap = tracemalloc peak (Python+NumPy allocations, n/a for torch)"
+          "heap = tracemalloc peak (Python+NumPy allocations, n/a for torch and jax)"
           + ("" if args.memory else "\n  memory not measured (--no-memory, or --quick)"))
 
 
@@ -538,7 +675,21 @@ def main(argv: list[str] | None = None) -> None:
                         help="which median the ratios use (cpu: on a shared machine)")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--probe", nargs=4, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    parser.add_argument("--scaling", action="store_true",
+                        help="only purenet's speed-up from a second BLAS thread per workload "
+                             "(wall time; run it on an idle machine) and the default rule's "
+                             "choice")
+    parser.add_argument("--only", choices=["sklearn"],
+                        help="run one section alone: sklearn = PureNetClassifier vs "
+                             "MLPClassifier (scripts/benchmark_estimators.py; its own options, "
+                             "e.g. --seeds 3, follow)")
+    args, rest = parser.parse_known_args(argv)
+    if args.only == "sklearn":
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import benchmark_estimators
+        return benchmark_estimators.main(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.probe:
         name, workload, data, epochs = args.probe
         return probe(name, workload, data, int(epochs), args.threads)
@@ -546,8 +697,16 @@ def main(argv: list[str] | None = None) -> None:
     if unknown or args.repeats < 1:
         parser.error(f"unknown workloads {sorted(unknown)}; expected some of {list(WORKLOADS)}"
                      if unknown else "--repeats must be >= 1")
+    if args.scaling:
+        report = thread_scaling(args.workloads.split(","), args.repeats, args.quick)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(report, f, indent=2)
+        return None
     started = time.perf_counter()
-    names = available()   # imports torch, if installed, before its threads are set
+    global THREADS
+    THREADS = args.threads
+    names = available()   # imports torch and jax, if installed, before threads are set
     limiter = set_threads(args.threads)
     if args.memory is None:
         args.memory = not args.quick

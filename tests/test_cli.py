@@ -17,6 +17,7 @@ import time
 import numpy as np
 import pytest
 
+from purenet.checkpoint.format import FORMAT_VERSION
 from purenet.cli import commands as cli
 
 # One BLAS thread: bit identity across processes needs the same thread count.
@@ -144,7 +145,7 @@ def test_inspect_text_json_and_every_kind_of_path(work):
         assert {"step", "epoch", "loss", "params_digest", "format_version"} <= set(info)
         assert info["step"] == summary["step"] == 560
         assert info["params_digest"] == summary["params_digest"]
-        assert isinstance(info["loss"], float) and info["format_version"] == 2
+        assert isinstance(info["loss"], float) and info["format_version"] == FORMAT_VERSION
         assert info["threads"] == 1 and info["data"]["x"]["shape"][1] == 2
     assert re.search(r"^threads\s+1 ", text, re.M) and re.search(r"^data\s+x \d+x2 ", text, re.M)
 
@@ -194,7 +195,7 @@ def test_evaluate_on_the_test_split_and_on_a_file(work, tmp_path):
 
 
 def test_predict_applies_the_run_standardisation(work, tmp_path):
-    from purenet.experiment.rundir import load_run
+    from purenet.experiment.readrun import read_run as load_run
 
     x = np.array([[0.0, 0.5], [1.0, -0.4], [2.0, 0.3], [-1.0, 0.2]])
     path = tmp_path / "in.csv"

@@ -14,7 +14,7 @@ import pytest
 from purenet.experiment.datasets import read_file
 from purenet.experiment.config import load_experiment
 from purenet.errors import ExperimentError, RunDirectoryError
-from purenet.experiment.rundir import load_run
+from purenet.experiment.readrun import read_run
 from purenet.experiment.runner import prepare_data, run_experiment
 from purenet.experiment.schema import dump_toml, find_line, parse_override
 
@@ -264,7 +264,7 @@ def test_run_writes_its_outputs_and_refuses_to_overwrite(tmp_path):
         run_experiment(experiment, run_dir, progress=False)
     assert run_experiment(experiment, run_dir, force=True, progress=False)["params_digest"] \
         == summary["params_digest"]
-    run = load_run(run_dir)
+    run = read_run(run_dir)
     assert run.checkpoint.state.step == 21 and run.experiment.name == "exp"
 
 
@@ -303,3 +303,19 @@ def test_checkpoint_every_replaces_the_epoch_policy(tmp_path):
     steps = sorted(int(name[5:13]) for name in os.listdir(tmp_path / "c" / "checkpoints")
                    if name.endswith(".h5"))
     assert steps == [15, 20, 21]        # every 5 steps (keep 3), and the final one
+
+
+def test_set_learning_rate_replaces_a_schedule(tmp_path):
+    experiment = load_experiment(write(tmp_path, SMALL), ["optimizer.learning_rate=0.05"])
+    assert experiment.resolved_config()["optimizer"]["learning_rate"] == 0.05
+    run_experiment(experiment, tmp_path / "run", epochs=1, progress=False)
+    peak = load_experiment(write(tmp_path, SMALL), ["optimizer.learning_rate.peak_value=0.05"])
+    assert peak.resolved_config()["optimizer"]["learning_rate"]["peak_value"] == 0.05
+
+
+@pytest.mark.parametrize("key, table", [("learning_rate", "optimizer"),
+                                        ("test_size", "data"), ("keep", "checkpoint")])
+def test_a_top_level_key_of_a_table_says_where_it_belongs(tmp_path, key, table):
+    with pytest.raises(ExperimentError) as info:
+        load_experiment(write(tmp_path, SMALL), [f"{key}=1"])
+    assert f"{key} belongs in the [{table}] table: {table}.{key}" in str(info.value)

@@ -88,3 +88,84 @@ def test_a_refused_resume_releases_the_lock(tmp_path):
     resumed = pn.fit(arch, x, y, checkpointer=pn.Checkpointer(tmp_path), progress=False,
                      epochs=3, resume=True)
     assert resumed.state.epoch == 3
+
+
+HOLD_FOR = """
+import sys, time
+from purenet.checkpoint.lock import DirectoryLock
+lock = DirectoryLock(sys.argv[1])
+lock.acquire()
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+lock.release()
+time.sleep(60)
+"""
+
+
+def test_a_waiting_trainer_gets_the_lock_when_its_live_holder_lets_go(tmp_path):
+    process = subprocess.Popen([sys.executable, "-c", HOLD_FOR, str(tmp_path), "0.5"],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "held"
+        with pytest.raises(pn.CheckpointLockedError):
+            DirectoryLock(str(tmp_path)).acquire()          # no wait: refused at once
+        lock = DirectoryLock(str(tmp_path))
+        lock.acquire(timeout=30)
+        assert lock.held and process.poll() is None          # the holder is still alive
+        lock.release()
+    finally:
+        process.kill()
+        process.wait()
+        process.stdout.close()
+
+
+def test_waiting_for_a_holder_that_keeps_the_lock_ends_at_the_timeout(tmp_path):
+    import time
+
+    process = holder(tmp_path)
+    try:
+        start = time.monotonic()
+        with pytest.raises(pn.CheckpointLockedError,
+                           match=f"pid {process.pid} on .* after waiting 0.3 s"):
+            DirectoryLock(str(tmp_path)).acquire(timeout=0.3, poll=0.05)
+        assert time.monotonic() - start >= 0.3
+    finally:
+        process.kill()
+        process.wait()
+        process.stdout.close()
+
+
+def test_a_waiting_trainer_takes_over_when_the_holder_is_killed(tmp_path):
+    import threading
+
+    process = holder(tmp_path)
+    threading.Timer(0.3, lambda: os.kill(process.pid, signal.SIGKILL)).start()
+    lock = DirectoryLock(str(tmp_path))
+    lock.acquire(timeout=30)
+    process.wait()
+    process.stdout.close()
+    assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == os.getpid()
+    lock.release()
+
+
+def test_the_lock_is_a_context_manager_and_checks_its_timeout(tmp_path):
+    with DirectoryLock(str(tmp_path)) as lock:
+        assert lock.held
+        with pytest.raises(pn.CheckpointLockedError):
+            DirectoryLock(str(tmp_path)).acquire()
+    assert not lock.held
+    with pytest.raises(ValueError, match="timeout must be a number of seconds >= 0 or None"):
+        DirectoryLock(str(tmp_path)).acquire(timeout=-1)
+
+
+def test_a_filesystem_without_locks_gets_a_clear_error(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.raises(OSError, match="has no working file locks .No locks available.; "
+                                      "train on a local disk"):
+        DirectoryLock(str(tmp_path)).acquire()

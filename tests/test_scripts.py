@@ -25,6 +25,7 @@ FAST = {
     "functional_api.py": ["--steps", "20"],
     "tutorial_circles.py": ["--epochs", "20"],
     "benchmark.py": None,   # a benchmark run by hand (DESIGN.md); its --quick takes ~1 min
+    "benchmark_estimators.py": None,   # its estimator section (benchmark.py --only sklearn)
 }
 # What the experiment files promise at full length (scripts/*.toml comments, the report).
 PROMISES = {

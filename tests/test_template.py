@@ -1,4 +1,4 @@
-"""Saves patch a template (purenet/checkpoint/format_v2.py): the HDF5 image of a layout is
+"""Saves patch a template (purenet/checkpoint/layout.py): the HDF5 image of a layout is
 built with h5py once, and each save writes the state's arrays and JSON texts into a copy
 of it. The patched file must be the file h5py builds from scratch, byte for byte, and read
 back (with ``read_checkpoint`` and with plain h5py) to the same arrays and metadata."""
@@ -14,7 +14,7 @@ from _checkpoint_common import moons
 from test_checkpoint import ARCH, EARLY, OPTIMIZERS
 
 import purenet as pn
-from purenet.checkpoint import format_v2, sealed
+from purenet.checkpoint import layout, sealed
 from purenet.checkpoint.format import read_checkpoint, write_checkpoint
 from purenet.core.records import params_digest
 from purenet.train.config import RunConfig
@@ -52,25 +52,31 @@ def run(optimizer_name: str, early: bool):
 @pytest.fixture(autouse=True)
 def fixed_clock(monkeypatch):
     """One creation time, so that two builds of a state can be compared byte for byte."""
-    monkeypatch.setattr(format_v2, "_now", lambda: "2026-01-02T03:04:05.678901+00:00")
-    format_v2.clear_templates()
+    monkeypatch.setattr(layout, "_now", lambda: "2026-01-02T03:04:05.678901+00:00")
+    layout.clear_templates()
     yield
-    format_v2.clear_templates()
+    layout.clear_templates()
 
 
 def count_builds(monkeypatch) -> list[int]:
-    builds, real = [], format_v2._build
+    builds, real = [], layout._build
 
     def build(*args, **kwargs):
         builds.append(1)
         return real(*args, **kwargs)
-    monkeypatch.setattr(format_v2, "_build", build)
+    monkeypatch.setattr(layout, "_build", build)
     return builds
 
 
+def template_of(state, spec, experiment=EXPERIMENT, data=DATA):
+    """The cached template a save of ``state`` uses (its JSON capacities, its user block)."""
+    layout.body_chunks(state, spec, experiment, data)
+    arrays, texts = layout._contents(state, spec, experiment, data)
+    return layout._template_for(arrays, texts, 0)
+
+
 def capacities_of(state, spec, experiment=EXPERIMENT, data=DATA):
-    arrays, texts = format_v2._contents(state, spec, experiment, data)
-    return format_v2._template_for(arrays, texts).capacities
+    return template_of(state, spec, experiment, data).capacities
 
 
 def h5_contents(path) -> tuple[dict, dict]:
@@ -114,18 +120,20 @@ def test_a_patched_template_is_the_file_h5py_builds(tmp_path, monkeypatch, name,
     for first, then in ((1, 4), (2, 5), (7, 11), (8, 9), (13, 17)):
         if then not in states:   # early stopping ended the run
             continue
-        format_v2.clear_templates()
+        layout.clear_templates()
         write_checkpoint(tmp_path / "first.h5", states[first], spec, EXPERIMENT, DATA)
         assert len(builds) == 1   # the template of this layout
         state = states[then]
         path = write_checkpoint(tmp_path / f"patched-{then}.h5", state, spec, EXPERIMENT, DATA)
         assert len(builds) == 1   # patched, not built
-        body = format_v2.full_image(state, spec, EXPERIMENT, DATA,
-                                    capacities_of(state, spec))
+        template = template_of(state, spec)
+        body = layout.full_image(state, spec, EXPERIMENT, DATA, template.capacities,
+                                 template.userblock)
         assert len(builds) == 2
-        assert format_v2.image_of(state, spec, EXPERIMENT, DATA) == body   # byte for byte
+        assert layout.image_of(state, spec, EXPERIMENT, DATA) == body   # byte for byte
+        chunks, manifest_length = layout.body_chunks(state, spec, EXPERIMENT, DATA)
         full = tmp_path / f"full-{then}.h5"
-        sealed.write_sealed(str(full), body)
+        sealed.write_sealed(str(full), [chunks[0], body], manifest_length)
         with open(path, "rb") as fh:
             assert fh.read() == full.read_bytes()
         assert_same_files(path, full, state)
@@ -151,19 +159,20 @@ def test_a_new_layout_or_a_longer_json_text_builds_a_new_template(tmp_path, monk
     path = write_checkpoint(tmp_path / "e.h5", states[9], spec, EXPERIMENT, DATA)
     assert len(builds) == 3
     assert read_checkpoint(path).experiment == EXPERIMENT
-    body = format_v2.full_image(states[9], spec, EXPERIMENT, DATA, grown)
-    assert format_v2.image_of(states[9], spec, EXPERIMENT, DATA) == body
+    body = layout.full_image(states[9], spec, EXPERIMENT, DATA, grown,
+                             template_of(states[9], spec).userblock)
+    assert layout.image_of(states[9], spec, EXPERIMENT, DATA) == body
 
 
 def test_json_capacities_are_powers_of_two_of_at_least_1_kib():
-    assert [format_v2._capacity(n) for n in (0, 1, 1024, 1025, 5000)] == \
+    assert [layout._capacity(n) for n in (0, 1, 1024, 1025, 5000)] == \
         [1024, 1024, 1024, 2048, 8192]
 
 
 def test_patching_does_not_touch_the_template_or_the_state(tmp_path):
     states, spec = run("momentum", False)
     write_checkpoint(tmp_path / "a.h5", states[1], spec, EXPERIMENT, DATA)
-    (template,) = format_v2._templates.values()
+    (template,) = layout._templates.values()
     before = bytes(template.image)
     leaves = [a.copy() for a in pn.tree_leaves(states[2].params)]
     write_checkpoint(tmp_path / "b.h5", states[2], spec, EXPERIMENT, DATA)

@@ -42,8 +42,8 @@ def test_check_grads_passes_keywords_on(problem):
 def test_check_grads_catches_a_wrong_gradient(problem, monkeypatch):
     true_backward = network._backward
 
-    def off_by_ten_percent_in_the_last_bias(params, cache, y, loss, l2=0.0):
-        grads = true_backward(params, cache, y, loss, l2)
+    def off_by_ten_percent_in_the_last_bias(params, cache, y, loss, l2=0.0, weights=None):
+        grads = true_backward(params, cache, y, loss, l2, weights)
         last = grads.layers[-1]
         layers = (*grads.layers[:-1], Dense(last.W, last.b * 1.1))
         return attrs.evolve(grads, layers=layers)

@@ -1,47 +1,53 @@
 """The checkpoint file: one HDF5 file per saved step, sealed by a digest in its user block.
 
-Layout of a format 2 file (readable with h5py, h5dump or HDFView alone):
+Layout of a format 3 file (readable with h5py, h5dump or HDFView alone, and by purenet
+without libhdf5):
 
-- bytes 0-511, the HDF5 user block: ``sealed.py``'s header (format version, length and
-  xxh3-128 digest of the HDF5 body, a CRC-32 of the header). It is checked before HDF5
-  parses a single byte, so a flipped bit anywhere or a truncated file is an error, never a
-  crash or a wrong number. It covers every byte of the body, so the arrays carry no CRC of
-  their own (format 1 gave each a ``crc32`` attribute).
-- ``/`` JSON attributes: ``meta`` (format, versions, creation time, progress, seed, the
-  architecture, epoch totals, early-stopping scalars, the optimizer's state record with its
-  scalar fields, the environment), ``config`` (the run record, ``RunConfig.to_dict()``),
-  ``experiment`` and ``data`` (plain data or null).
-- Datasets, layer ``i`` of a tree as ``W<i>`` and ``b<i>``: ``/params/W0``, ``/params/b0``,
-  ...; the optimizer state's trees under ``/optimizer/<field>/`` (a chain's records under
-  ``/optimizer/states/<k>/<field>/``); ``/early_stopping/best_params/``; and one float64
-  dataset per History column, ``/history/<column>``.
+- bytes 0-511: ``sealed.py``'s header (format version, the manifest's length, the length
+  and xxh3-128 digest of everything after the header, a CRC-32 of the header). It is
+  checked before anything else is read, so a flipped bit anywhere or a truncated file is
+  an error, never a crash or a wrong number.
+- from byte 512 to the end of the HDF5 user block (a power of two, 1 KiB or more): the
+  manifest (``manifest.py``), JSON that HDF5 never interprets: the ``meta``, ``config``,
+  ``experiment`` and ``data`` records and a table of every array's name, dtype, shape and
+  byte offset; then NUL bytes.
+- the HDF5 file proper, after the user block: ``/`` JSON attributes ``meta`` (format,
+  versions, creation time, progress, seed, the architecture, epoch totals, early-stopping
+  scalars, the optimizer's state record with its scalar fields, the environment),
+  ``config`` (the run record, ``RunConfig.to_dict()``), ``experiment`` and ``data`` (plain
+  data or null), the same texts as the manifest's; datasets, layer ``i`` of a tree as
+  ``W<i>`` and ``b<i>``: ``/params/W0``, ``/params/b0``, ...; the optimizer state's trees
+  under ``/optimizer/<field>/`` (a chain's records under ``/optimizer/states/<k>/<field>/``);
+  ``/early_stopping/best_params/``; one float64 dataset per History column,
+  ``/history/<column>``. Each dataset is contiguous and 64-byte aligned, at the offset the
+  manifest gives.
 
-Every read checks the digest first, then refuses any object but the expected ones (no
-links, no external or virtual storage), then rebuilds the records, whose constructors check
-shapes and dtypes against the architecture. Format 1 files are read by ``format_v1.py``.
-``format*.py`` are the only modules that import h5py (format 2's layout both ways is
-in ``format_v2.py``). Nothing is ever unpickled.
+purenet reads a format 3 file through its manifest alone (``read_v3.py``): the arrays are
+views of the verified bytes, checked against the architecture before any is looked at.
+Formats 1 and 2 have no manifest and are read through libhdf5 in a child process with a
+time and memory limit (``legacy.py``); ``purenet upgrade`` rewrites them as format 3. Only
+``layout.py``, ``hdf5_bounds.py``, ``read_v2.py``, ``format_v1.py`` and
+``legacy_child.py`` import h5py. Nothing is ever unpickled.
 """
 
 from __future__ import annotations
 
-import io
 import os
 from typing import Any
 
 import attrs
-import h5py
 
-from purenet.checkpoint import format_v1
-from purenet.checkpoint.validity import check_state
-from purenet.checkpoint.format_v2 import FORMAT_NAME, body_chunks, non_finite_arrays
-from purenet.checkpoint.read_v2 import read_v2
-from purenet.checkpoint.sealed import (FORMAT_VERSION, USERBLOCK_SIZE,
+from purenet.checkpoint import legacy
+from purenet.checkpoint.layout import FORMAT_NAME, body_chunks
+from purenet.checkpoint.state_arrays import non_finite_arrays
+from purenet.checkpoint.read_v3 import read_v3
+from purenet.checkpoint.sealed import (FORMAT_VERSION, USERBLOCK_SIZE, header_version,
                                       read_sealed, verify_sealed, write_sealed)
+from purenet.checkpoint.validity import check_state, samples_of
 from purenet.core.records import params_digest
-from purenet.errors import CheckpointError, CorruptCheckpointError, NotACheckpointError, SettingError
-from purenet.train.config import RunConfig
+from purenet.errors import CheckpointError, CorruptCheckpointError
 from purenet.train.state import TrainState
+from purenet.train.config import RunConfig
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "USERBLOCK_SIZE", "Checkpoint", "non_finite_arrays",
            "read_checkpoint", "summarize", "verify_checkpoint", "write_checkpoint"]
@@ -87,50 +93,48 @@ def write_checkpoint(path: str | os.PathLike, state: TrainState, config: RunConf
             f"refusing to write checkpoint {path} of step {state.step}: "
             f"{', '.join(bad)} {'holds' if len(bad) == 1 else 'hold'} NaN or inf; nothing was "
             "written, so the newest checkpoint already there (if any) is the last good state")
-    # The layout's template with the state's arrays and JSON in place (``format_v2``):
-    # written piece by piece, never joined into one buffer.
-    return write_sealed(path, body_chunks(state, config, experiment, data))
+    # The manifest, then the layout's template with the state's arrays and JSON in place
+    # (``layout``): written piece by piece, never joined into one buffer.
+    chunks, manifest_length = body_chunks(state, config, experiment, data)
+    return write_sealed(path, chunks, manifest_length)
 
 
 # --- reading --------------------------------------------------------------------------
 
 
-def _run_config(data: Any) -> RunConfig:
-    try:
-        return RunConfig.from_dict(data)
-    except SettingError as error:
-        raise CorruptCheckpointError(f"the run config stored in the checkpoint is not valid: "
-                                     f"{error}") from None
+def _origin(data: Any, path: str) -> None:
+    if data is not None and not (isinstance(data, dict) and set(data) == {
+            "format_version", "purenet_version"} and data["format_version"] in (1, 2)
+            and isinstance(data["purenet_version"], str)):
+        raise CorruptCheckpointError(f"{path}: meta.upgraded_from must be null or "
+                                     f"{{format_version: 1 or 2, purenet_version}}, the file "
+                                     f"holds {data!r:.80}")
 
 
 def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read and fully verify one checkpoint file (format 1 or 2).
+    """Read and fully verify one checkpoint file (format 1, 2 or 3).
+
+    Format 3 is read in this process through its manifest, never through libhdf5; formats
+    1 and 2 in a child process with a time and memory limit (``legacy.py``).
 
     Raises:
         CheckpointError (a subclass naming the problem): missing, empty, truncated,
-        corrupt, foreign, future-version or link-bearing files, FIFOs and devices.
+        corrupt, foreign, future-version or link-bearing files, FIFOs and devices, states
+        no run could reach, files that take libhdf5 too long or too much memory.
     """
     path = os.fspath(path)
-    version, image = read_sealed(path)
-    try:
-        # Parse the very bytes that were verified, not the file again.
-        with h5py.File(io.BytesIO(image), "r") as f:
-            if version == 1:
-                if f.attrs.get("format") != FORMAT_NAME:
-                    raise NotACheckpointError(f"{path} does not say it is a {FORMAT_NAME}")
-                parts = format_v1.read_v1(f, path)
-            else:
-                parts = read_v2(f, image, path)
-    except CheckpointError:
-        raise
-    except Exception as error:   # a sealed file HDF5 cannot make sense of
-        raise CorruptCheckpointError(f"{path} passed its digest check but its contents are "
-                                     f"not a readable checkpoint: {error}") from error
-    config = _run_config(parts["config"])
-    check_state(parts["state"], config, path)
-    return Checkpoint(path, parts["state"], config, parts["experiment"],
-                      parts["environment"], version, parts["purenet_version"], parts["created"],
-                      parts.get("data"))
+    version = header_version(path)
+    if version == FORMAT_VERSION:
+        image = read_sealed(path)
+        parts = read_v3(image.data, image.manifest_length, path)
+        _origin(parts["upgraded_from"], path)
+    else:
+        parts = legacy.read_legacy(path)
+        version = parts["format_version"]
+    state, config = parts["state"], parts["config"]
+    check_state(state, config, path, samples_of(parts["data"]))
+    return Checkpoint(path, state, config, parts["experiment"], parts["environment"],
+                      version, parts["purenet_version"], parts["created"], parts["data"])
 
 
 def verify_checkpoint(path: str | os.PathLike) -> int:

@@ -14,7 +14,9 @@ Format 1 kept one HDF5 attribute per field and one group per layer:
 - ``/progress``, ``/history/<column>``, ``/early_stopping`` (+ ``best_params``),
   ``/environment``.
 
-The body digest (BLAKE2b) is checked by ``sealed.read_sealed`` before this module runs.
+The body digest (BLAKE2b) is checked by ``sealed.read_sealed`` before this module runs,
+only ever in the child process of ``legacy.py``; ``hdf5_bounds`` bounds the file's objects,
+and every dataset's declared shape is checked against the architecture before it is read.
 """
 
 from __future__ import annotations
@@ -27,46 +29,40 @@ import attrs
 import h5py
 import numpy as np
 
+from purenet.checkpoint import hdf5_bounds
+from purenet.checkpoint.state_reader import MAX_LAYERS, counter
 from purenet.core.records import Architecture, Dense, Grads, Params
 from purenet.errors import CorruptCheckpointError, UnsupportedCheckpointError
 from purenet.optim.states import STATE_RECORDS
 from purenet.train.state import HISTORY_COLUMNS, EarlyStoppingState, EpochTotals, History, TrainState
 
 
-def refuse_links(group: h5py.Group, path: str) -> None:
-    """Refuse soft and external links, external storage and virtual datasets: a
-    checkpoint's data must all be inside the verified file."""
-    for name in group:
-        link = group.get(name, getlink=True)
-        if not isinstance(link, h5py.HardLink):
-            raise UnsupportedCheckpointError(f"{path} holds a {type(link).__name__} at "
-                                             f"{group.name}/{name}; checkpoints may not link out")
-        item = group[name]
-        if isinstance(item, h5py.Group):
-            refuse_links(item, path)
-        elif item.external or item.is_virtual:
-            raise UnsupportedCheckpointError(f"{path} stores {item.name} outside the file")
-
-
-def _array(group: h5py.Group, name: str) -> np.ndarray:
+def _array(group: h5py.Group, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
     dataset = group[name]
     if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind != "f":
         raise CorruptCheckpointError(f"{group.name}/{name} is not a float dataset")
+    if shape is not None and dataset.shape != shape:   # declared: nothing read yet
+        raise CorruptCheckpointError(f"{group.name}/{name} has shape {dataset.shape}; the "
+                                     f"architecture gives {shape}")
     array = dataset[()]
     if zlib.crc32(np.ascontiguousarray(array)) != dataset.attrs["crc32"]:
         raise CorruptCheckpointError(f"the CRC-32 of {dataset.name} does not match its data")
     return array
 
 
-def _read_tree(group: h5py.Group, cls: type, architecture: Architecture | None = None):
-    layers = tuple(Dense(_array(group[f"layer_{i:02d}"], "W"), _array(group[f"layer_{i:02d}"], "b"))
-                   for i in range(len(group)))
+def _read_tree(group: h5py.Group, cls: type, architecture: Architecture):
+    if len(group) != len(architecture.layers):
+        raise CorruptCheckpointError(f"{group.name} holds {len(group)} layers, the "
+                                     f"architecture {len(architecture.layers)}")
+    layers = tuple(Dense(_array(group[f"layer_{i:02d}"], "W", (s.input_dim, s.output_dim)),
+                         _array(group[f"layer_{i:02d}"], "b", (s.output_dim,)))
+                   for i, s in enumerate(architecture.layers))
     return Params(layers, architecture) if cls is Params else Grads(layers)
 
 
-def _read_record(group: h5py.Group) -> Any:
+def _read_record(group: h5py.Group, architecture: Architecture, depth: int = 0) -> Any:
     name = group.attrs["record"]
-    if name not in STATE_RECORDS:
+    if name not in STATE_RECORDS or depth > 8:
         raise UnsupportedCheckpointError(f"unknown optimizer state record {name!r}")
     cls = STATE_RECORDS[name]
     values = {}
@@ -75,25 +71,33 @@ def _read_record(group: h5py.Group) -> Any:
             values[field.name] = group.attrs[field.name].item()
         elif "length" in group[field.name].attrs:
             sub = group[field.name]
-            values[field.name] = tuple(_read_record(sub[str(i)]) for i in range(sub.attrs["length"]))
+            values[field.name] = tuple(_read_record(sub[str(i)], architecture, depth + 1)
+                                       for i in range(min(int(sub.attrs["length"]), len(sub))))
         else:
-            values[field.name] = _read_tree(group[field.name], Grads)
+            values[field.name] = _read_tree(group[field.name], Grads, architecture)
     return cls(**values)
 
 
 def _architecture(f: h5py.File) -> Architecture:
     group = f["architecture"]
+    if not 1 <= len(group) <= MAX_LAYERS:
+        raise CorruptCheckpointError(f"its architecture must have 1 to {MAX_LAYERS} layers "
+                                     f"(purenet's limit), it has {len(group)}")
     return Architecture.from_dicts([
         {k: (v.item() if hasattr(v, "item") else v)
          for k, v in group[f"layer_{i:02d}"].attrs.items() if k != "dropout" or v}
         for i in range(len(group))])
 
 
-def _read_state(f: h5py.File) -> TrainState:
+def _read_state(f: h5py.File, path: str) -> TrainState:
     a = {k: v.item() if hasattr(v, "item") else v for k, v in f.attrs.items()}
     architecture = _architecture(f)
     params = _read_tree(f["params"], Params, architecture)
     history = History(**{c: tuple(_array(f["history"], c).tolist()) for c in HISTORY_COLUMNS})
+    if any(e != int(e) for e in history.epoch if np.isfinite(e)) \
+            or not all(np.isfinite(history.epoch)):   # before int() rounds it
+        raise CorruptCheckpointError("the history's epoch column holds a fraction or a "
+                                     "non-finite number")
     history = attrs.evolve(history, epoch=tuple(int(e) for e in history.epoch))
     totals = EpochTotals(**{k: v.item() for k, v in f["progress"].attrs.items()})
     early = None
@@ -103,21 +107,26 @@ def _read_state(f: h5py.File) -> TrainState:
                        if "best_params" in g else None)
         early = EarlyStoppingState(float(g.attrs["best"]), int(g.attrs["best_epoch"]),
                                    int(g.attrs["wait"]), best_params)
-    return TrainState(step=int(a["step"]), epoch=int(a["epoch"]),
-                      batch_index=int(a["batch_index"]), seed=int(a["seed"]), params=params,
-                      opt_state=_read_record(f["optimizer/state"]), totals=totals,
-                      history=history, early_stopping=early, stopped=bool(a["stopped"]))
+    step, epoch, batch_index, seed = (counter(a, name, path)
+                                      for name in ("step", "epoch", "batch_index", "seed"))
+    if not isinstance(a["stopped"], bool):
+        raise CorruptCheckpointError(f"{path}: stopped must be true or false, the file holds "
+                                     f"{a['stopped']!r:.40}")
+    return TrainState(step=step, epoch=epoch, batch_index=batch_index, seed=seed,
+                      params=params, opt_state=_read_record(f["optimizer/state"], architecture),
+                      totals=totals, history=history, early_stopping=early,
+                      stopped=a["stopped"])
 
 
-def read_v1(f: h5py.File, path: str) -> dict[str, Any]:
+def read_v1(f: h5py.File, path: str, size: int) -> dict[str, Any]:
     """The parts of a format 1 file: ``state``, ``config`` (plain data, its layers renamed
     to format 2's ``layers``), ``experiment``, ``environment``, ``purenet_version``,
-    ``created``. ``f`` is open on bytes whose digest was checked."""
-    refuse_links(f, path)
+    ``created``. ``f`` is open on ``size`` bytes whose digest was checked."""
+    hdf5_bounds.check_objects(f, path, size)
     config = json.loads(f["config"].attrs["json"])
     if isinstance(config, dict) and "architecture" in config:
         config = {("layers" if k == "architecture" else k): v for k, v in config.items()}
-    return {"state": _read_state(f), "config": config,
+    return {"state": _read_state(f, path), "config": config,
             "experiment": json.loads(f["config"].attrs["experiment"]),
             "environment": {k: v.item() if hasattr(v, "item") else v
                             for k, v in f["environment"].attrs.items()},

@@ -19,8 +19,9 @@ from purenet.checkpoint.lock import DirectoryLock
 from purenet.checkpoint.format import (Checkpoint, read_checkpoint, verify_checkpoint,
                                        write_checkpoint)
 from purenet.checkpoint.writer import BackgroundWriter
+from purenet.checkpoint.validity import progress_problems, samples_of
 from purenet.errors import (CheckpointError, CheckpointMismatchError, CheckpointNotFoundError,
-                            CheckpointWarning)
+                            CheckpointWarning, CorruptCheckpointError)
 from purenet.errors import NonFiniteError, TrainingInterrupted
 from purenet.train.callbacks import Callback
 from purenet.train.config import RunConfig
@@ -42,22 +43,46 @@ def checkpoints_directory(path: str | os.PathLike) -> str:
 
 
 def checkpoint_files(directory: str | os.PathLike) -> list[tuple[int, str]]:
-    """``(step, path)`` of every file named like a checkpoint in ``directory``, oldest first."""
+    """``(step, path)`` of every file named like a checkpoint in ``directory``, oldest first.
+
+    Raises:
+        CheckpointError: the directory cannot be listed (no permission, not a directory).
+    """
     directory = os.fspath(directory)
     found = []
-    for name in os.listdir(directory):
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        raise CheckpointNotFoundError(f"no checkpoint directory at {directory}") from None
+    except OSError as error:
+        raise CheckpointError(f"cannot list the checkpoint directory {directory}: "
+                              f"{error.strerror or error}; check its permissions") from error
+    for name in names:
         match = CHECKPOINT_NAME.match(name)
         if match:
             found.append((int(match.group(1)), os.path.join(directory, name)))
     return sorted(found)
 
 
+def read_named(step: int, path: str) -> Checkpoint:
+    """The checkpoint ``path``, whose name says it holds ``step``: refused when the state
+    inside holds another (a copy of step 2 named step-99999999.h5 must not pass for the
+    newest, nor step 4 named step-00000002.h5 for step 2)."""
+    found = read_checkpoint(path)
+    if found.state.step != step:
+        raise CorruptCheckpointError(
+            f"{path} is named for step {step} but holds step {found.state.step}; rename it "
+            f"{checkpoint_name(found.state.step)} (or remove it) if it is a real checkpoint")
+    return found
+
+
 def newest_valid(directory: str | os.PathLike) -> Checkpoint | None:
-    """The newest checkpoint in ``directory`` that reads and verifies, or None; each newer
-    file that fails is skipped with a warning naming it and the problem."""
+    """The newest checkpoint in ``directory`` that reads, verifies and holds the step its
+    name says, or None; each newer file that fails is skipped with a warning naming it and
+    the problem."""
     for step, path in reversed(checkpoint_files(directory)):
         try:
-            return read_checkpoint(path)
+            return read_named(step, path)
         except CheckpointError as error:
             warnings.warn(f"skipping checkpoint {path}: {error}", CheckpointWarning, stacklevel=2)
     return None
@@ -173,6 +198,8 @@ class Checkpointer(Callback):
         differences = config.differences(found.config)
         if data is not None and found.data is not None:
             differences += data_differences(data, found.data)
+        if not differences:   # the counters against the data this run is given
+            differences += progress_problems(found.state, config, samples_of(data), resuming=True)
         if differences:
             self._lock.release()
             raise CheckpointMismatchError(

@@ -11,8 +11,9 @@ import os
 import warnings
 from typing import Any
 
-from purenet.checkpoint.format import Checkpoint, read_checkpoint
-from purenet.checkpoint.policy import checkpoint_files, checkpoints_directory, newest_valid
+from purenet.checkpoint.format import Checkpoint
+from purenet.checkpoint.policy import (checkpoint_files, checkpoints_directory, newest_valid,
+                                       read_named)
 from purenet.core import checks
 from purenet.errors import (CheckpointError, CheckpointMismatchError, CheckpointNotFoundError,
                             CheckpointWarning)
@@ -46,7 +47,7 @@ def _base(directory: str, step: int) -> Checkpoint | None:
     for saved, path in reversed(checkpoint_files(directory)):
         if saved <= step:
             try:
-                return read_checkpoint(path)
+                return read_named(saved, path)
             except CheckpointError as error:
                 warnings.warn(f"skipping checkpoint {path}: {error}", CheckpointWarning,
                               stacklevel=3)

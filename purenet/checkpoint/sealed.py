@@ -2,12 +2,13 @@
 
 The header holds ``PURENET-CHECKPOINT``, the format version, the length and digest of the
 rest of the file (the body), and a CRC-32 of those lines; the remaining bytes of the block
-are NUL. ``read_sealed`` checks all of it before anything parses the body, so a flipped bit
-or a truncated file is an error, never a crash or a wrong number. This module knows nothing
-of HDF5: ``format.py`` makes the body.
+are NUL. From format 3 on it also gives the length of the manifest, which opens the body
+(``manifest.py``). ``read_sealed`` checks all of it before anything parses the body, so a
+flipped bit or a truncated file is an error, never a crash or a wrong number. This module
+knows nothing of HDF5 or of the manifest's contents.
 
 The digest guards integrity (torn writes, flipped bits), not authenticity: format 2 uses
-xxh3-128 (``body_xxh3_128``), which hashes at memory speed (~15 GB/s against BLAKE2b's
+xxh3-128 (``body_xxh3_128``, formats 2 and 3), which hashes at memory speed (~15 GB/s against BLAKE2b's
 ~0.7 GB/s on the development VM, where BLAKE2b alone took as long as writing and fsyncing
 the file); format 1 files carry BLAKE2b (``body_blake2b``) and are still checked with it.
 Bodies are hashed in chunks as they are read, and a file's size is checked against its
@@ -20,7 +21,7 @@ import hashlib
 import os
 import stat
 import zlib
-from typing import Any, Callable, Sequence, Union
+from typing import Any, Callable, NamedTuple, Sequence, Union
 
 import xxhash
 
@@ -29,7 +30,7 @@ from purenet.checkpoint import atomic
 from purenet.errors import (CheckpointError, CheckpointNotFoundError, CorruptCheckpointError,
                             NotACheckpointError, UnsupportedCheckpointError)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 USERBLOCK_SIZE = 512
 MAGIC = b"PURENET-CHECKPOINT\n"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -41,7 +42,19 @@ Body = Union[bytes, bytearray, memoryview, Sequence[Union[bytes, memoryview]]]
 DIGESTS: dict[int, tuple[str, Callable[[], Any]]] = {
     1: ("body_blake2b", hashlib.blake2b),
     2: ("body_xxh3_128", xxhash.xxh3_128),
+    3: ("body_xxh3_128", xxhash.xxh3_128),
 }
+# The header field that gives the length of the manifest opening the body (format 3 on).
+MANIFEST_FIELD = "manifest_length"
+
+
+class Sealed(NamedTuple):
+    """A verified file: its format version, its bytes (header included) and the length of
+    the manifest that opens its body (0 before format 3)."""
+
+    version: int
+    data: bytearray
+    manifest_length: int
 
 
 def _digest_of(version: int) -> tuple[str, Callable[[], Any]]:
@@ -55,10 +68,12 @@ def _chunks(body: Body) -> list[bytes | memoryview]:
     return [body] if isinstance(body, (bytes, bytearray, memoryview)) else list(body)
 
 
-def seal(body: Body, format_version: int = FORMAT_VERSION) -> bytes:
-    """The user block: magic, format version, the length and digest of the body, and a
-    CRC-32 of those lines, padded with NUL bytes to ``USERBLOCK_SIZE``. ``body``: its
-    bytes, or a sequence of byte strings that make it up in turn.
+def seal(body: Body, format_version: int = FORMAT_VERSION,
+         manifest_length: int | None = None) -> bytes:
+    """The header: magic, format version, (from format 3 on) the manifest's length, the
+    length and digest of the body, and a CRC-32 of those lines, padded with NUL bytes to
+    ``USERBLOCK_SIZE``. ``body``: its bytes, or a sequence of byte strings that make it up
+    in turn.
 
     The header's own CRC and its all-NUL padding make a flipped bit anywhere in the user
     block an error too (the body digest does not cover it).
@@ -68,13 +83,14 @@ def seal(body: Body, format_version: int = FORMAT_VERSION) -> bytes:
     for chunk in _chunks(body):   # xxhash lets go of the GIL on large chunks
         digest.update(chunk)
         length += memoryview(chunk).nbytes
-    text = MAGIC + (f"format_version={format_version}\nbody_length={length}\n"
+    manifest = "" if manifest_length is None else f"{MANIFEST_FIELD}={manifest_length}\n"
+    text = MAGIC + (f"format_version={format_version}\n{manifest}body_length={length}\n"
                     f"{field}={digest.hexdigest()}\n").encode()
     text += f"header_crc32={zlib.crc32(text):08x}\n".encode()
     return text.ljust(USERBLOCK_SIZE, b"\0")
 
 
-def write_sealed(path: str, body: Body) -> str:
+def write_sealed(path: str, body: Body, manifest_length: int | None = None) -> str:
     """Write ``seal(body) + body`` to ``path`` atomically: a temp file beside it, fsync,
     rename over, fsync the directory. ``body``: bytes, or a sequence of byte strings
     written in turn (no copy joins them). A crash at any instant leaves either the old file or
@@ -86,7 +102,8 @@ def write_sealed(path: str, body: Body) -> str:
     """
     try:
         chunks = _chunks(body)
-        path = atomic.write_atomic(path, seal(chunks), *chunks)
+        path = atomic.write_atomic(path, seal(chunks, manifest_length=manifest_length),
+                                   *chunks)
     except OSError as error:
         raise CheckpointError(
             f"could not write checkpoint {path}: {error}. The temp file was removed and "
@@ -170,19 +187,33 @@ def _open_regular(path: str):
     return os.fdopen(fd, "rb", buffering=0)
 
 
-def _checked_header(path: str, fh) -> tuple[int, int, str, Callable[[], Any]]:
-    """``(format version, body length, expected digest, hash)``, after checking the header
-    and that the file's size is the one the header promises."""
+class _Header(NamedTuple):
+    version: int
+    body_length: int
+    manifest_length: int
+    digest: str
+    new_hash: Callable[[], Any]
+
+
+def _int_field(header: dict[str, str], name: str, damaged: CheckpointError) -> int:
+    text = header[name]
+    if not text.isdigit() or len(text) > 20:   # no sign, no spaces, no 10**4300
+        raise damaged
+    return int(text)
+
+
+def _checked_header(path: str, fh) -> _Header:
+    """The header's fields, after checking the header and that the file's size is the one
+    the header promises."""
     head = fh.read(USERBLOCK_SIZE)
     if not head:
         raise CorruptCheckpointError(f"{path} is empty (0 bytes): a write was cut off before "
                                      "it began; use an earlier checkpoint")
     header = parse_header(path, head)
     damaged = CorruptCheckpointError(f"{path} has a damaged purenet header")
-    try:
-        version = int(header["format_version"])
-    except (KeyError, ValueError):
-        raise damaged from None
+    if "format_version" not in header:
+        raise damaged
+    version = _int_field(header, "format_version", damaged)
     if version > FORMAT_VERSION:   # checked first: a later format may have other fields
         raise UnsupportedCheckpointError(
             f"{path} has checkpoint format version {version}, newer than this purenet "
@@ -190,18 +221,20 @@ def _checked_header(path: str, fh) -> tuple[int, int, str, Callable[[], Any]]:
     if version < 1:
         raise damaged
     field, new_hash = DIGESTS[version]
-    if set(header) != {"format_version", "body_length", field}:
+    fields = {"format_version", "body_length", field} | ({MANIFEST_FIELD} if version >= 3 else set())
+    if set(header) != fields:
         raise damaged
-    try:
-        length = int(header["body_length"])
-    except ValueError:
-        raise damaged from None
+    length = _int_field(header, "body_length", damaged)
+    manifest = _int_field(header, MANIFEST_FIELD, damaged) if version >= 3 else 0
     size = os.fstat(fh.fileno()).st_size - USERBLOCK_SIZE
     if size != length:
         raise CorruptCheckpointError(
-            f"{path} is truncated or padded: its header promises {length} bytes of HDF5 "
+            f"{path} is truncated or padded: its header promises {length} bytes of "
             f"body, the file holds {size}; use an earlier checkpoint")
-    return version, length, header[field], new_hash
+    if manifest > length:
+        raise CorruptCheckpointError(f"{path}: its header gives a manifest of {manifest} "
+                                     f"bytes in a body of {length}; use an earlier checkpoint")
+    return _Header(version, length, manifest, header[field], new_hash)
 
 
 def _hash_body(path: str, fh, length: int, expected: str, new_hash, into=None) -> None:
@@ -225,33 +258,44 @@ def _hash_body(path: str, fh, length: int, expected: str, new_hash, into=None) -
             "sealed with; use an earlier checkpoint")
 
 
+def _reading(path: str, read: Callable[[Any], Any]) -> Any:
+    """``read(the open file)``, OS errors turned into CheckpointError."""
+    try:
+        with _open_regular(path) as fh:
+            return read(fh)
+    except CheckpointError:
+        raise
+    except OSError as error:
+        raise CheckpointError(f"could not read checkpoint {path}: {error}") from error
+
+
+def header_version(path: str) -> int:
+    """``path``'s format version, after checking its header and its size (the body is not
+    read: the reader of its version will check it)."""
+    return _reading(path, lambda fh: _checked_header(path, fh).version)
+
+
 def verify_sealed(path: str) -> int:
     """Check ``path``'s header and body digest, reading it in chunks (the file is never
     held in memory whole). Returns its format version."""
-    try:
-        with _open_regular(path) as fh:
-            version, length, expected, new_hash = _checked_header(path, fh)
-            _hash_body(path, fh, length, expected, new_hash)
-    except CheckpointError:
-        raise
-    except OSError as error:
-        raise CheckpointError(f"could not read checkpoint {path}: {error}") from error
-    return version
+    def verify(fh) -> int:
+        header = _checked_header(path, fh)
+        _hash_body(path, fh, header.body_length, header.digest, header.new_hash)
+        return header.version
+    return _reading(path, verify)
 
 
-def read_sealed(path: str) -> tuple[int, bytearray]:
-    """``(format version, the file's bytes, header included)``, after checking its header,
-    its size and the digest of its body (hashed chunk by chunk as it is read)."""
-    try:
-        with _open_regular(path) as fh:
-            version, length, expected, new_hash = _checked_header(path, fh)
-            data = bytearray(USERBLOCK_SIZE + length)
-            fh.seek(0)
-            if fh.readinto(memoryview(data)[:USERBLOCK_SIZE]) != USERBLOCK_SIZE:
-                raise CorruptCheckpointError(f"{path} became shorter while it was read")
-            _hash_body(path, fh, length, expected, new_hash, memoryview(data)[USERBLOCK_SIZE:])
-    except CheckpointError:
-        raise
-    except OSError as error:
-        raise CheckpointError(f"could not read checkpoint {path}: {error}") from error
-    return version, data
+def read_sealed(path: str) -> Sealed:
+    """The file's format version, bytes (header included) and manifest length, after
+    checking its header, its size and the digest of its body (hashed chunk by chunk as it
+    is read)."""
+    def read(fh) -> Sealed:
+        header = _checked_header(path, fh)
+        data = bytearray(USERBLOCK_SIZE + header.body_length)
+        fh.seek(0)
+        if fh.readinto(memoryview(data)[:USERBLOCK_SIZE]) != USERBLOCK_SIZE:
+            raise CorruptCheckpointError(f"{path} became shorter while it was read")
+        _hash_body(path, fh, header.body_length, header.digest, header.new_hash,
+                   memoryview(data)[USERBLOCK_SIZE:])
+        return Sealed(header.version, data, header.manifest_length)
+    return _reading(path, read)

@@ -9,6 +9,7 @@ line giving the exact command that resumes the run.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shlex
 import signal
@@ -18,6 +19,8 @@ from typing import Any, Sequence
 
 from purenet import __version__
 from purenet.cli.readers import evaluate, inspect, plot, predict, rewind, show
+from purenet.cli.sweep import SWEEP_HANDLERS, add_sweep_commands
+from purenet.cli import upgrade as upgrade_command
 from purenet.errors import CheckpointError, ExperimentError
 
 EXIT_ERROR = 1
@@ -77,14 +80,17 @@ def _train(args: argparse.Namespace, prog: str, argv: Sequence[str]) -> int:
     overrides = list(args.set or ())
     experiment = load_experiment(args.config, overrides)
     run_dir = args.run_dir or default_run_dir(experiment)
-    print(f"{'resuming' if args.resume else 'training'} {experiment.name!r} in {run_dir}",
-          flush=True)
-    print(model_line(experiment.run), flush=True)
+
+    def announce(line: str) -> None:   # once the run directory is claimed
+        print(line, flush=True)
+        print(model_line(experiment.run), flush=True)
+
     try:
         summary = run_experiment(experiment, run_dir, resume=args.resume, force=args.force,
                                  epochs=args.epochs, seed=args.seed,
                                  checkpoint_every=args.checkpoint_every,
-                                 progress=False if args.no_progress else None)
+                                 progress=False if args.no_progress else None,
+                                 announce=announce)
     except KeyboardInterrupt as interrupt:
         number = int(getattr(interrupt, "signal_number", signal.SIGINT))
         state = getattr(interrupt, "state", None)
@@ -111,6 +117,8 @@ def build_parser(prog: str = "purenet") -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train(commands)
     _add_run_commands(commands)
+    add_sweep_commands(commands)
+    upgrade_command.add_parser(commands)
     return parser
 
 
@@ -118,11 +126,14 @@ def _add_train(commands: Any) -> None:
     train = commands.add_parser("train", allow_abbrev=False, help="train an experiment file",
                                 description="Train CONFIG.toml in a run directory.")
     train.add_argument("config", metavar="CONFIG", help="the experiment file (.toml)")
-    train.add_argument("--run-dir", metavar="DIR", help="default: runs/<config name>")
+    train.add_argument("--run-dir", metavar="DIR", help="default: runs/<name> (the config's "
+                       "name, or its file's stem)")
     train.add_argument("--resume", action="store_true",
-                       help="continue the run in the run directory from its newest checkpoint")
+                       help="continue the run in the run directory from its newest checkpoint "
+                            "(with none there, it says so and trains from the start)")
     train.add_argument("--force", action="store_true",
-                       help="delete the run already in the run directory and start again")
+                       help="delete the run already in the run directory (only one purenet "
+                            "made) once the new run starts")
     train.add_argument("--epochs", type=_integer(1), metavar="N", help="override epochs")
     train.add_argument("--seed", type=int, metavar="N", help="override seed")
     train.add_argument("--checkpoint-every", type=_integer(1), metavar="N",
@@ -165,10 +176,55 @@ def _add_run_commands(commands: Any) -> None:
     predict.add_argument("run_dir", metavar="RUN_DIR")
     predict.add_argument("input", metavar="INPUT.csv")
     predict.add_argument("--output", metavar="FILE", help="default: stdout")
+    predict.add_argument("--no-header", action="store_true",
+                         help="INPUT has no header row: its columns are the features in "
+                              "the training order (by default the header names them)")
+
+    example = commands.add_parser(
+        "example", help="print a shipped example experiment file",
+        description="Print the example experiment NAME (e.g. `purenet example circles > "
+                    "circles.toml`); without NAME, list them.")
+    example.add_argument("name", metavar="NAME", nargs="?")
+
+
+def example(args: argparse.Namespace) -> int:
+    from purenet.experiment.examples import example_names, example_text
+
+    sys.stdout.write(example_text(args.name) if args.name else "\n".join(example_names()) + "\n")
+    return 0
+
+
+def error_text(error: BaseException) -> str:
+    """One sentence for an error: an OS error says what it was doing to which file, never
+    ``[Errno 17] File exists: 'afile'`` nor the name of a temp file."""
+    if not isinstance(error, OSError) or error.errno is None or error.filename is None:
+        return str(error)
+    from purenet.checkpoint.atomic import temp_of
+
+    name = os.fspath(error.filename)
+    temp = temp_of(os.path.basename(name))
+    if temp is not None:
+        name = os.path.join(os.path.dirname(name), temp[0])
+    sentence = OS_ERRORS.get(error.errno, "{strerror}: {name}")
+    return sentence.format(name=name, strerror=error.strerror or "error")
+
+
+OS_ERRORS = {
+    errno.EEXIST: "{name} already exists and is a file, where a directory is needed; "
+                  "move it away or choose another path",
+    errno.ENOTDIR: "{name}: a part of this path is a file, not a directory",
+    errno.ENOENT: "no such file or directory: {name}",
+    errno.EACCES: "permission denied: {name}",
+    errno.EPERM: "not permitted: {name}",
+    errno.ENOSPC: "no space left on the device while writing {name}",
+    errno.EROFS: "{name} is on a read-only filesystem",
+    errno.EISDIR: "{name} is a directory, where a file is needed",
+}
 
 
 HANDLERS = {"inspect": inspect, "plot": plot, "evaluate": evaluate, "predict": predict,
-            "rewind": rewind}
+            "example": example,
+            "rewind": rewind, **SWEEP_HANDLERS, "upgrade": upgrade_command.upgrade}
 
 
 def _warning(message: Any, category: type, filename: str, lineno: int, file: Any = None,
@@ -191,7 +247,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "purenet") -> int:
         return EXIT_ERROR
     except (CheckpointError, ExperimentError, ValueError, TypeError, OSError,
             ArithmeticError) as error:
-        print(f"purenet: error: {error}", file=sys.stderr)
+        print(f"purenet: error: {error_text(error)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt as interrupt:
         number = int(getattr(interrupt, "signal_number", signal.SIGINT))

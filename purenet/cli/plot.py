@@ -14,7 +14,8 @@ import numpy as np
 
 from purenet.train.metrics import evaluate
 from purenet.core.network import predict
-from purenet.experiment.rundir import Run, load_run, write_atomic
+from purenet.experiment.readrun import Run, read_run
+from purenet.experiment.rundir import write_atomic
 from purenet.experiment.runner import prepare_data
 
 
@@ -106,7 +107,7 @@ def _decision_boundary(plt: Any, run: Run, path: str) -> str | None:
 def plot_run(run_dir: str | os.PathLike) -> list[str]:
     """Write ``loss.png``, ``accuracy.png`` (classifiers) and ``decision_boundary.png``
     (classifiers of 2-D inputs) into ``run_dir``; return the paths written."""
-    run = load_run(run_dir)
+    run = read_run(run_dir)
     plt = _pyplot()
     run_dir = os.fspath(run_dir)
     written = [_curves(plt, run, "loss", "loss", os.path.join(run_dir, "loss.png"))]

@@ -101,65 +101,86 @@ def inspect(args: argparse.Namespace) -> int:
 
 def plot(args: argparse.Namespace) -> int:
     from purenet.cli.plot import plot_run
+    from purenet.sweep.plot import plot_sweep
+    from purenet.sweep.results import is_sweep_dir
 
-    for path in plot_run(args.run_dir):
+    for path in (plot_sweep if is_sweep_dir(args.run_dir) else plot_run)(args.run_dir):
         print(path)
     return 0
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    from purenet.experiment.datasets import read_file, select_features
-    from purenet.experiment.rundir import load_run
+    from purenet.experiment.datasets import read_file
+    from purenet.experiment.readrun import check_training_data, read_run
     from purenet.experiment.runner import measure, prepare_data
 
-    run = load_run(args.run_dir)
+    run = read_run(args.run_dir)
     if args.data:
         if not args.target:
             raise ValueError("--data needs --target COLUMN, the column (or NPZ array) of "
                              "the targets")
         names, x, y, _ = read_file(args.data, args.target)
-        x = select_features(names, x, run.scaler, args.data)
+        x = _by_name(args.data, names, x, run.scaler.feature_names)
         what = args.data
     else:
         splits = prepare_data(run.experiment)
+        check_training_data(run, splits.x_train)
         if splits.x_test is None:
             raise ValueError(f"the run in {args.run_dir} has no test split (data.test_size "
                              "= 0); pass --data FILE --target COLUMN")
         x, y, what = splits.x_test, splits.y_test, "the run's test split"
     metrics = {"data": what, "samples": len(x), "step": run.checkpoint.state.step,
-               **measure(run.experiment, run.params, run.scaler, x, y)}
+               **measure(run.model(), x, y)}
     print(as_json(metrics)) if args.json else show(metrics)
     return 0
 
 
-def _prediction_table(run: Any, x: Any) -> tuple[list[str], list[list[Any]]]:
+def _by_name(path: str, names: list[str], x: Any, features: Any) -> Any:
+    """The columns ``features`` of a data file, in that order; no more, no fewer."""
+    missing = [f for f in features if f not in names]
+    unknown = [n for n in names if n not in features]
+    if missing or unknown:
+        raise ValueError(f"the features of {path} do not match those the network was trained "
+                         f"on, {list(features)}: "
+                         + "; ".join(p for p in (missing and f"missing {missing}",
+                                                 unknown and f"unknown {unknown}") if p))
+    return x[:, [names.index(f) for f in features]]
+
+
+def prediction_table(model: Any, x: Any, target: str) -> tuple[list[str], list[list[Any]]]:
+    """The CSV columns and rows of ``model``'s predictions for ``x``: probabilities and
+    class for a classifier, the target's values for a regression."""
     import numpy as np
 
-    from purenet.core.network import predict
+    if model.task == "regression":
+        values = np.asarray(model.predict(x), np.float64).reshape(len(x), -1)
+        k = values.shape[1]
+        return [target] if k == 1 else [f"{target}_{j}" for j in range(k)], values.tolist()
+    proba = np.asarray(model.predict_proba(x), np.float64)
+    classes = np.asarray(model.predict(x))
+    if model.task == "binary":
+        return ["p_1", "class"], [[p, int(c)] for p, c in zip(proba[:, 1], classes)]
+    k = proba.shape[1]
+    if model.task == "multiclass":
+        return [f"p_{j}" for j in range(k)] + ["class"], [
+            [*row, int(c)] for row, c in zip(proba.tolist(), classes)]
+    return [f"p_{j}" for j in range(k)] + [f"class_{j}" for j in range(k)], [
+        [*row, *map(int, labels)] for row, labels in zip(proba.tolist(), classes)]
 
-    out = np.asarray(predict(run.params, run.scaler.transform_x(x)), dtype=np.float64)
-    k = out.shape[1]
-    if not run.experiment.classifier:
-        values = run.scaler.inverse_y(out)
-        return ([run.scaler.target] if k == 1 else [f"{run.scaler.target}_{j}" for j in range(k)],
-                values.tolist())
-    if run.experiment.loss == "categorical_crossentropy":
-        columns = [f"p_{j}" for j in range(k)] + ["class"]
-        return columns, [[*row, int(row.argmax())] for row in out]
-    if k == 1:
-        return ["p_1", "class"], [[row[0], int(row[0] > 0.5)] for row in out]
-    columns = [f"p_{j}" for j in range(k)] + [f"class_{j}" for j in range(k)]
-    return columns, [[*row, *(int(p > 0.5) for p in row)] for row in out]
+
+# Bigger inputs are for a script with pn.load_run, which can predict in pieces.
+MAX_PREDICT_BYTES = 2 ** 30
 
 
 def predict(args: argparse.Namespace) -> int:
-    from purenet.experiment.datasets import read_csv, select_features
-    from purenet.experiment.rundir import load_run, write_atomic
+    from purenet.experiment.csvfile import read_features
+    from purenet.experiment.readrun import read_run
+    from purenet.experiment.rundir import write_atomic
 
-    run = load_run(args.run_dir)
-    names, values = read_csv(args.input)
-    columns, rows = _prediction_table(run, select_features(names, values, run.scaler,
-                                                           args.input))
+    run = read_run(args.run_dir)
+    x = read_features(args.input, run.scaler.feature_names, run.scaler.target,
+                      header=not args.no_header, max_bytes=MAX_PREDICT_BYTES)
+    columns, rows = prediction_table(run.model(), x, run.scaler.target)
     text = ",".join(columns) + "\n" + "".join(
         ",".join(repr(float(v)) if isinstance(v, float) else str(v) for v in row) + "\n"
         for row in rows)
@@ -174,10 +195,10 @@ def predict(args: argparse.Namespace) -> int:
 def rewind(args: argparse.Namespace) -> int:
     from purenet.checkpoint.format import write_checkpoint
     from purenet.checkpoint.rewind import state_at
-    from purenet.experiment.rundir import load_run
+    from purenet.experiment.readrun import read_run
     from purenet.experiment.runner import fit_arrays, prepare_data
 
-    run = load_run(args.run_dir)
+    run = read_run(args.run_dir)
     x, y, validation = fit_arrays(run.experiment, prepare_data(run.experiment))
     state = state_at(os.path.join(args.run_dir, "checkpoints"), args.step, x, y, validation)
     output = args.output or os.path.join(args.run_dir, "rewound", f"step-{args.step:08d}.h5")

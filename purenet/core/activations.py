@@ -1,11 +1,14 @@
 """Activation functions and their derivatives, as a table keyed by name.
 
-Each entry has ``forward(Z) -> A``, ``backward(dA, Z, A) -> dZ`` and ``backward_into``, the
+Each entry has ``forward(Z) -> A``, ``backward(dA, Z, A) -> dZ``, ``backward_into``, the
 same derivative allowed to overwrite ``dA`` (the engine passes gradients it made itself,
-which saves a full-size temporary per layer and step). ``backward`` gets both
+which saves a full-size temporary per layer and step), and ``forward_into(Z, out)``, the
+same forward written into ``out`` (which may be ``Z`` itself for the activations of
+``IN_PLACE``), with the same operations in the same order. ``backward`` gets both
 the pre-activation ``Z`` and the output ``A`` so that each derivative uses whichever is
 cheaper and exact (sigmoid from ``A``, relu from ``Z``). Shapes are (n_samples, units).
-All functions are pure: they return new arrays and keep the input dtype.
+All functions are pure: they return new arrays (the ``out=`` forms write only into ``out``)
+and keep the input dtype.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ class Activation(NamedTuple):
     forward: Callable[[Array], Array]
     backward: Callable[[Array, Array, Array], Array]
     backward_into: Callable[[Array, Array, Array], Array] | None = None   # None: as backward
+    forward_into: Callable[[Array, Array], Array] | None = None   # None: forward's new array
 
 
 def identity(Z: Array) -> Array:
@@ -34,8 +38,8 @@ def identity_backward(dA: Array, Z: Array, A: Array) -> Array:
     return dA
 
 
-def relu(Z: Array) -> Array:
-    return np.maximum(Z, 0)
+def relu(Z: Array, out: Array | None = None) -> Array:
+    return np.maximum(Z, 0, out=out)
 
 
 def relu_backward(dA: Array, Z: Array, A: Array) -> Array:
@@ -68,8 +72,8 @@ def elu_backward(dA: Array, Z: Array, A: Array) -> Array:
     return np.where(Z > 0, dA, dA * (A + 1))
 
 
-def tanh(Z: Array) -> Array:
-    return np.tanh(Z)
+def tanh(Z: Array, out: Array | None = None) -> Array:
+    return np.tanh(Z, out=out)
 
 
 def tanh_backward(dA: Array, Z: Array, A: Array) -> Array:
@@ -80,11 +84,12 @@ def tanh_backward_into(dA: Array, Z: Array, A: Array) -> Array:
     return np.multiply(dA, 1 - A * A, out=dA)
 
 
-def sigmoid(Z: Array) -> Array:
+def sigmoid(Z: Array, out: Array | None = None) -> Array:
     # exp(-|Z|) is at most 1, so this stays finite for any Z; each branch is the
     # form of 1/(1+exp(-Z)) that does not overflow on its side of zero.
     E = np.exp(-np.abs(Z))
-    return np.where(Z >= 0, 1, E) / (1 + E)
+    numerator = np.where(Z >= 0, 1, E)   # read from Z before `out` (maybe Z) is written
+    return np.divide(numerator, 1 + E, out=out)
 
 
 def sigmoid_backward(dA: Array, Z: Array, A: Array) -> Array:
@@ -96,9 +101,9 @@ def sigmoid_backward_into(dA: Array, Z: Array, A: Array) -> Array:
     return np.multiply(dA, 1 - A, out=dA)
 
 
-def softmax(Z: Array) -> Array:
+def softmax(Z: Array, out: Array | None = None) -> Array:
     E = np.exp(Z - Z.max(axis=1, keepdims=True))
-    return E / E.sum(axis=1, keepdims=True)
+    return np.divide(E, E.sum(axis=1, keepdims=True), out=out)
 
 
 def softmax_backward(dA: Array, Z: Array, A: Array) -> Array:
@@ -137,18 +142,30 @@ def softplus_backward(dA: Array, Z: Array, A: Array) -> Array:
     return dA * sigmoid(Z)
 
 
+def identity_into(Z: Array, out: Array) -> Array:
+    if out is not Z:
+        np.copyto(out, Z)
+    return out
+
+
 ACTIVATIONS: dict[str, Activation] = {
-    "identity": Activation(identity, identity_backward),
-    "linear": Activation(identity, identity_backward),
-    "relu": Activation(relu, relu_backward, relu_backward_into),
+    "identity": Activation(identity, identity_backward, None, identity_into),
+    "linear": Activation(identity, identity_backward, None, identity_into),
+    "relu": Activation(relu, relu_backward, relu_backward_into, relu),
     "leaky_relu": Activation(leaky_relu, leaky_relu_backward),
     "elu": Activation(elu, elu_backward),
-    "tanh": Activation(tanh, tanh_backward, tanh_backward_into),
-    "sigmoid": Activation(sigmoid, sigmoid_backward, sigmoid_backward_into),
-    "softmax": Activation(softmax, softmax_backward),
+    "tanh": Activation(tanh, tanh_backward, tanh_backward_into, tanh),
+    "sigmoid": Activation(sigmoid, sigmoid_backward, sigmoid_backward_into, sigmoid),
+    "softmax": Activation(softmax, softmax_backward, None, softmax),
     "gelu": Activation(gelu, gelu_backward),
     "softplus": Activation(softplus, softplus_backward),
 }
+
+
+# Activations whose derivative needs only their output (relu's ``Z > 0`` is ``relu(Z) > 0``,
+# NaN included): the engine computes them in place over the pre-activation, which it then
+# no longer holds. Every other one keeps its pre-activation.
+IN_PLACE = frozenset({"identity", "linear", "relu", "tanh", "sigmoid", "softmax"})
 
 
 def get_activation(name: str) -> Activation:

@@ -7,11 +7,17 @@ layer's pre-activation, ``y`` the targets in the form ``validate.check_targets``
 probabilities of shape (n_samples, n_classes); for every other loss, the shape of ``A``).
 All losses are means: over samples for categorical cross-entropy, over samples and
 outputs for the others, as PyTorch's and Keras's defaults are.
+
+Every value takes optional per-sample ``weights`` (n_samples,): the mean is then over
+``weights[i] * loss[i]``. The training loop passes weights scaled to mean 1 over the whole
+training set, which makes each batch's value an unbiased part of the weighted mean loss
+``sum(w * loss) / sum(w)``; the gradients are the unweighted ones with row ``i`` scaled by
+``weights[i]`` (see ``network.output_gradient``), since each sample's loss enters linearly.
 """
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
 
@@ -20,14 +26,25 @@ from purenet.core.registry import lookup
 Array = np.ndarray
 
 
+Weights = Optional[Array]    # per-sample weights (n_samples,), or None for equal ones
+
+
 class Loss(NamedTuple):
-    value: Callable[[Array, Array], float]        # (A, y) -> mean loss
-    gradient: Callable[[Array, Array], Array]     # (A, y) -> dL/dA
+    value: Callable[[Array, Array, Weights], float]   # (A, y, weights) -> mean loss
+    gradient: Callable[[Array, Array], Array]         # (A, y) -> dL/dA, unweighted
 
 
 class FusedLoss(NamedTuple):
-    value: Callable[[Array, Array], float]          # (Z, y) -> mean loss, from logits
+    value: Callable[[Array, Array, Weights], float]   # (Z, y, weights) -> mean, from logits
     gradient: Callable[[Array, Array, Array], Array]  # (Z, A, y) -> dL/dZ; A = output(Z)
+
+
+def _mean(values: Array, weights: Weights) -> float:
+    """The mean of ``values`` (one row, or one entry, per sample), each sample's part
+    scaled by its weight when ``weights`` is given."""
+    if weights is not None:
+        values = values * (weights if values.ndim == 1 else weights[:, None])
+    return float(np.mean(values))
 
 
 def _clip_probability(A: Array) -> Array:
@@ -38,9 +55,9 @@ def _clip_probability(A: Array) -> Array:
 # --- binary cross-entropy -------------------------------------------------------------
 
 
-def bce_value(A: Array, y: Array) -> float:
+def bce_value(A: Array, y: Array, weights: Weights = None) -> float:
     P = _clip_probability(A)
-    return float(-np.mean(y * np.log(P) + (1 - y) * np.log1p(-P)))
+    return -_mean(y * np.log(P) + (1 - y) * np.log1p(-P), weights)
 
 
 def bce_gradient(A: Array, y: Array) -> Array:
@@ -48,9 +65,9 @@ def bce_gradient(A: Array, y: Array) -> Array:
     return (P - y) / (P * (1 - P)) / A.size
 
 
-def bce_logits_value(Z: Array, y: Array) -> float:
+def bce_logits_value(Z: Array, y: Array, weights: Weights = None) -> float:
     # -[y log s(Z) + (1-y) log(1-s(Z))] = max(Z,0) - Z*y + log1p(exp(-|Z|)): no log(0).
-    return float(np.mean(np.maximum(Z, 0) - Z * y + np.log1p(np.exp(-np.abs(Z)))))
+    return _mean(np.maximum(Z, 0) - Z * y + np.log1p(np.exp(-np.abs(Z))), weights)
 
 
 def bce_logits_gradient(Z: Array, A: Array, y: Array) -> Array:
@@ -82,8 +99,8 @@ def _minus_target(P: Array, y: Array) -> Array:
     return P - y
 
 
-def cce_value(A: Array, y: Array) -> float:
-    return float(-np.mean(_picked(np.log(_clip_probability(A)), y)))
+def cce_value(A: Array, y: Array, weights: Weights = None) -> float:
+    return -_mean(_picked(np.log(_clip_probability(A)), y), weights)
 
 
 def cce_gradient(A: Array, y: Array) -> Array:
@@ -95,8 +112,8 @@ def cce_gradient(A: Array, y: Array) -> Array:
     return -y / P / len(y)
 
 
-def cce_logits_value(Z: Array, y: Array) -> float:
-    return float(-np.mean(_picked(_log_softmax(Z), y)))
+def cce_logits_value(Z: Array, y: Array, weights: Weights = None) -> float:
+    return -_mean(_picked(_log_softmax(Z), y), weights)
 
 
 def cce_logits_gradient(Z: Array, A: Array, y: Array) -> Array:
@@ -110,16 +127,16 @@ def cce_logits_gradient(Z: Array, A: Array, y: Array) -> Array:
 # --- regression -----------------------------------------------------------------------
 
 
-def mse_value(A: Array, y: Array) -> float:
-    return float(np.mean(np.square(A - y)))
+def mse_value(A: Array, y: Array, weights: Weights = None) -> float:
+    return _mean(np.square(A - y), weights)
 
 
 def mse_gradient(A: Array, y: Array) -> Array:
     return (A - y) * A.dtype.type(2 / A.size)
 
 
-def mae_value(A: Array, y: Array) -> float:
-    return float(np.mean(np.abs(A - y)))
+def mae_value(A: Array, y: Array, weights: Weights = None) -> float:
+    return _mean(np.abs(A - y), weights)
 
 
 def mae_gradient(A: Array, y: Array) -> Array:
@@ -130,9 +147,10 @@ def mae_gradient(A: Array, y: Array) -> Array:
 HUBER_DELTA = 1.0
 
 
-def huber_value(A: Array, y: Array) -> float:
+def huber_value(A: Array, y: Array, weights: Weights = None) -> float:
     d = np.abs(A - y)
-    return float(np.mean(np.where(d <= HUBER_DELTA, d * d / 2, HUBER_DELTA * (d - HUBER_DELTA / 2))))
+    return _mean(np.where(d <= HUBER_DELTA, d * d / 2, HUBER_DELTA * (d - HUBER_DELTA / 2)),
+                 weights)
 
 
 def huber_gradient(A: Array, y: Array) -> Array:
@@ -163,6 +181,35 @@ DEFAULT_LOSS: dict[str, str] = {
 }
 
 CLASSIFICATION_LOSSES = ("binary_crossentropy", "categorical_crossentropy")
+
+
+def normalised_weights(sample_weight: Any, n_samples: int, dtype: np.dtype) -> Weights:
+    """``sample_weight`` checked and scaled to mean 1, as the ``weights`` of the loss values
+    (None stays None: equal weights).
+
+    Raises:
+        TypeError: not numbers.
+        ValueError: not of shape (n_samples,), or negative, NaN, inf or all zero.
+    """
+    if sample_weight is None:
+        return None
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"sample_weight must be numbers, one per sample: {error}") from None
+    if w.shape != (n_samples,):
+        raise ValueError(f"sample_weight must have shape ({n_samples},), one weight per "
+                         f"sample, got shape {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any():
+        bad = w[~np.isfinite(w) | (w < 0)][0].item()
+        raise ValueError(f"sample_weight must be finite and >= 0, got {bad!r}; weigh a "
+                         "sample you want to ignore with 0")
+    total = w.sum()
+    if total <= 0:
+        raise ValueError("sample_weight is zero for every sample, so the weighted mean loss "
+                         "is undefined; give at least one sample a positive weight")
+    # Scaled in float64, then cast: the weights of equal samples stay equal in any dtype.
+    return (w * (n_samples / total)).astype(dtype)
 
 
 def get_loss(name: str) -> Loss:

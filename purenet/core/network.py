@@ -11,13 +11,14 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from purenet.core.activations import ACTIVATIONS
+from purenet.core.activations import ACTIVATIONS, IN_PLACE, identity
 from purenet.core.initializers import get_initializer
-from purenet.core.losses import FUSED, LOSSES, resolve_loss
+from purenet.core.losses import FUSED, LOSSES, Weights, normalised_weights, resolve_loss
 from purenet.core.records import (Architecture, Batch, Cache, Dense, Grads, Params, as_architecture,
                                   check_dtype, freeze)
 from purenet.core.rng import check_seed, derive
 from purenet.core.validate import check_targets, check_x
+from purenet.core.workspace import FRESH, Workspace
 
 Array = np.ndarray
 DropoutKey = tuple[int, int]    # (seed, step): masks come from (seed, "dropout", step, layer)
@@ -48,30 +49,60 @@ def init_params(architecture: Architecture | Sequence[dict], seed: int = 0,
 
 
 def _dropout_mask(key: DropoutKey, layer: int, rate: float, shape: tuple[int, int],
-                  dtype: np.dtype) -> Array:
+                  dtype: np.dtype, workspace: Workspace = FRESH) -> Array:
     # Inverted dropout: kept units are scaled by 1/keep so predict needs no rescaling.
     keep = 1 - rate
-    draws = derive(key[0], "dropout", key[1], layer).random(shape, dtype=np.float64)
-    return (draws < keep) * dtype.type(1 / keep)
+    draws = workspace.scratch(("draws", layer), shape, np.dtype(np.float64))
+    derive(key[0], "dropout", key[1], layer).random(shape, dtype=np.float64, out=draws)
+    kept = np.less(draws, keep, out=workspace.scratch(("kept", layer), shape, np.dtype(bool)))
+    return np.multiply(kept, dtype.type(1 / keep),
+                       out=workspace.scratch(("mask", layer), shape, dtype))
 
 
-def _forward(params: Params, x: Array, dropout_key: DropoutKey | None = None
-             ) -> tuple[Array, Cache]:
-    """``forward`` on a validated ``x``."""
+class Trace(NamedTuple):
+    """The engine's Cache: the same fields, over its own (writeable, reused) arrays."""
+
+    inputs: list
+    pre_activations: list
+    outputs: list
+    masks: list
+
+
+def _forward(params: Params, x: Array, dropout_key: DropoutKey | None = None,
+             workspace: Workspace = FRESH) -> tuple[Array, Cache | Trace]:
+    """``forward`` on a validated ``x``, every array from ``workspace``.
+
+    Bias and activation are applied in place on the product's output; with an in-place
+    workspace, an ``IN_PLACE`` activation of a hidden layer also overwrites its
+    pre-activation (its derivative reads the output), so Z and A of that layer are one
+    array. The output layer keeps both: the fused losses take their value from Z."""
     inputs, pre_activations, outputs, masks = [], [], [], []
     A = x
+    n, dtype = len(x), params.dtype
+    last = len(params.layers) - 1
     for i, (spec, layer) in enumerate(zip(params.architecture.layers, params.layers)):
         inputs.append(A)
-        Z = A @ layer.W
+        shape = (n, spec.output_dim)
+        Z = np.matmul(A, layer.W, out=workspace.scratch(("Z", i), shape, dtype))
         Z += layer.b
-        A = ACTIVATIONS[spec.activation].forward(Z)
+        activation = ACTIVATIONS[spec.activation]
+        if activation.forward is identity:
+            A = Z
+        elif activation.forward_into is None:
+            A = activation.forward(Z)
+        elif workspace.in_place and spec.activation in IN_PLACE and i < last:
+            A = activation.forward_into(Z, Z)
+        else:
+            A = activation.forward_into(Z, workspace.scratch(("A", i), shape, dtype))
         pre_activations.append(Z)
         outputs.append(A)
         mask = None
         if spec.dropout and dropout_key is not None:
-            mask = _dropout_mask(dropout_key, i, spec.dropout, A.shape, A.dtype)
-            A = A * mask
+            mask = _dropout_mask(dropout_key, i, spec.dropout, shape, dtype, workspace)
+            A = np.multiply(A, mask, out=workspace.scratch(("dropped", i), shape, dtype))
         masks.append(mask)
+    if workspace.reuses:
+        return A, Trace(inputs, pre_activations, outputs, masks)
     # The engine's own arrays are frozen in place; the caller's input and the output it
     # receives (shared by Z and A for an identity output) stay writeable for the caller,
     # and the Cache stores read-only views of them.
@@ -104,40 +135,56 @@ def predict(params: Params, x: Any) -> Array:
     return forward(params, x)[0]
 
 
-def output_gradient(loss: str, activation: str, Z: Array, A: Array, y: Array) -> Array:
-    """dL/dZ of the output layer: fused and exact where the pair allows, else chained."""
+def output_gradient(loss: str, activation: str, Z: Array, A: Array, y: Array,
+                    weights: Weights = None) -> Array:
+    """dL/dZ of the output layer: fused and exact where the pair allows, else chained;
+    with per-sample ``weights``, row ``i`` scaled by ``weights[i]``."""
     fused = FUSED.get((loss, activation))
     if fused is not None:
-        return fused.gradient(Z, A, y)
-    return ACTIVATIONS[activation].backward(LOSSES[loss].gradient(A, y), Z, A)
+        dZ = fused.gradient(Z, A, y)
+    else:
+        dZ = ACTIVATIONS[activation].backward(LOSSES[loss].gradient(A, y), Z, A)
+    # Each sample's loss enters the weighted mean linearly, so its gradient row scales.
+    return dZ if weights is None else dZ * weights[:, None]
 
 
-def loss_value(loss: str, activation: str, Z: Array, A: Array, y: Array) -> float:
-    """The mean loss of the output layer, from the logits where the pair allows."""
+def loss_value(loss: str, activation: str, Z: Array, A: Array, y: Array,
+               weights: Weights = None) -> float:
+    """The mean loss of the output layer (weighted by ``weights`` when given), from the
+    logits where the pair allows."""
     fused = FUSED.get((loss, activation))
     if fused is not None:
-        return fused.value(Z, y)
-    return LOSSES[loss].value(A, y)
+        return fused.value(Z, y, weights)
+    return LOSSES[loss].value(A, y, weights)
 
 
-def _backward(params: Params, cache: Cache, y: Array, loss: str, l2: float = 0.0) -> Grads:
-    """``backward`` on a validated ``y`` (already in the loss's form)."""
+def _backward(params: Params, cache: Cache | Trace, y: Array, loss: str, l2: float = 0.0,
+              weights: Weights = None, workspace: Workspace = FRESH) -> Grads:
+    """``backward`` on a validated ``y`` (already in the loss's form); the gradients are
+    ``workspace.exposed`` arrays, everything else ``workspace.scratch``."""
     specs = params.architecture.layers
     last = len(specs) - 1
     dZ = output_gradient(loss, specs[last].activation, cache.pre_activations[last],
-                         cache.outputs[last], y)
+                         cache.outputs[last], y, weights)
     grads = [None] * len(specs)
+    dtype = params.dtype
     for i in range(last, -1, -1):
         W = params.layers[i].W
-        dW = cache.inputs[i].T @ dZ
+        dW = np.matmul(cache.inputs[i].T, dZ, out=workspace.exposed(W.shape, dtype))
         if l2:
             dW += W * W.dtype.type(l2)
-        grads[i] = Dense(freeze(dW), freeze(dZ.sum(axis=0)))
+        # add.reduce is what dZ.sum(axis=0) runs, without its Python wrapper.
+        db = np.add.reduce(dZ, axis=0, out=workspace.exposed((W.shape[1],), dtype))
+        grads[i] = Dense(freeze(dW), freeze(db))
         if i == 0:
             break   # the gradient of the input data is never needed
         # Through a one-unit layer the product is an outer product: broadcasting gives the
         # same numbers as BLAS without its per-call cost.
-        dA = dZ * W.T if W.shape[1] == 1 else dZ @ W.T
+        dA = workspace.scratch(("dA", i - 1), (len(dZ), W.shape[0]), dtype)
+        if W.shape[1] == 1:
+            np.multiply(dZ, W.T, out=dA)
+        else:
+            np.matmul(dZ, W.T, out=dA)
         if cache.masks[i - 1] is not None:
             dA *= cache.masks[i - 1]
         activation = ACTIVATIONS[specs[i - 1].activation]
@@ -179,20 +226,33 @@ class Objective(NamedTuple):
 
 
 def objective(params: Params, x: Array, y: Array, loss: str, l2: float = 0.0,
-              dropout_key: DropoutKey | None = None, grads: bool = True) -> Objective:
-    """The one kernel behind ``loss_and_grads``, ``train_step`` and ``evaluate``: forward,
-    the loss value and, with ``grads``, backward, on arrays already validated (``x`` by
-    ``check_x``, ``y`` by ``check_targets`` for ``loss``)."""
-    A, cache = _forward(params, x, dropout_key)
+              dropout_key: DropoutKey | None = None, grads: bool = True,
+              weights: Weights = None, workspace: Workspace = FRESH) -> Objective:
+    """The one kernel behind ``loss_and_grads``, ``train_step``, ``evaluate`` and ``fit``'s
+    step engine: forward, the loss value and, with ``grads``, backward, on arrays already
+    validated (``x`` by ``check_x``, ``y`` by ``check_targets`` for ``loss``, ``weights`` by
+    ``losses.normalised_weights``: (n_samples,) in the parameters' dtype). With
+    ``weights``, the loss is the mean of ``weights[i] * loss[i]``.
+
+    ``workspace`` gives every array the kernel writes: ``FRESH`` (the pure functions) new
+    ones, an engine's ``Pool`` its own, reused; the numbers are the same bit for bit. With
+    a Pool, ``outputs`` is the engine's buffer, overwritten by its next step."""
+    A, cache = _forward(params, x, dropout_key, workspace)
     last = len(params.layers) - 1
     value = loss_value(loss, params.architecture.output_activation,
-                       cache.pre_activations[last], cache.outputs[last], y) \
+                       cache.pre_activations[last], cache.outputs[last], y, weights) \
         + l2_penalty(params, l2)
-    return Objective(value, A, _backward(params, cache, y, loss, l2) if grads else None)
+    if not grads:
+        return Objective(value, A, None)
+    # The pure path calls _backward exactly as before (tests patch it by that signature).
+    gradients = (_backward(params, cache, y, loss, l2, weights) if workspace is FRESH else
+                 _backward(params, cache, y, loss, l2, weights, workspace))
+    return Objective(value, A, gradients)
 
 
 def loss_and_grads(params: Params, batch: Batch, loss: str | None = None, l2: float = 0.0,
-                   dropout_key: DropoutKey | None = None) -> tuple[float, Grads]:
+                   dropout_key: DropoutKey | None = None, sample_weight: Any = None
+                   ) -> tuple[float, Grads]:
     """The pure function ``(params, batch) -> (loss, grads)``.
 
     Args:
@@ -201,6 +261,8 @@ def loss_and_grads(params: Params, batch: Batch, loss: str | None = None, l2: fl
         loss: a loss name; None infers it from the output activation.
         l2: the L2 penalty coefficient (see ``l2_penalty``).
         dropout_key: ``(seed, step)`` for training-time dropout; None turns it off.
+        sample_weight: (n_samples,) non-negative weights, not all zero: the loss becomes
+            the weighted mean ``sum(w * loss) / sum(w)``; None weighs samples equally.
 
     Returns:
         ``(loss, grads)``: the mean loss (plus penalty) as a float, and its gradients.
@@ -209,5 +271,6 @@ def loss_and_grads(params: Params, batch: Batch, loss: str | None = None, l2: fl
     loss = resolve_loss(loss, arch.output_activation)
     x = check_x(batch.x, arch, params.dtype)
     y = check_targets(batch.y, x.shape[0], loss, arch, params.dtype)
-    value, _, grads = objective(params, x, y, loss, l2, dropout_key)
+    weights = normalised_weights(sample_weight, x.shape[0], params.dtype)
+    value, _, grads = objective(params, x, y, loss, l2, dropout_key, weights=weights)
     return value, grads

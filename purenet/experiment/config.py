@@ -80,6 +80,20 @@ class CheckpointPolicy:
                                       validator=checks.optional(checks.one_of(MONITORS)))
 
 
+def run_name(instance: Any, attribute: Any, name: Any) -> None:
+    """A run's name names a directory under ``runs/``: one plain path component. Only
+    ``--run-dir`` (``run_dir=``) chooses a path."""
+    checks.string(instance, attribute, name)
+    bad = [c for c in ("/", "\\", os.sep, os.altsep or "/", "\0") if c in name]
+    if not name.strip() or name in (".", "..") or name.startswith(".") or bad:
+        raise SettingError("name", f"must be a plain directory name (not empty or hidden, "
+                           f"without path separators or '..'), got {name!r}; "
+                           "to choose where the run goes, pass --run-dir DIR")
+    if len(name.encode("utf-8")) > 200:
+        raise SettingError("name", f"is {len(name)} characters long; a directory name "
+                           "must be shorter (at most 200 bytes)")
+
+
 def _policy_for(policy: CheckpointPolicy, experiment: "Experiment") -> CheckpointPolicy:
     if policy.monitor is not None:
         return policy
@@ -91,7 +105,7 @@ def _policy_for(policy: CheckpointPolicy, experiment: "Experiment") -> Checkpoin
 class Experiment:
     """A checked experiment: the run record, its name, its data and checkpoint policy."""
 
-    name: str = attrs.field(validator=checks.string)
+    name: str = attrs.field(validator=run_name)
     run: RunConfig
     data: DataSpec
     checkpoint: CheckpointPolicy = attrs.field(
@@ -201,6 +215,17 @@ def load_experiment(path: str | os.PathLike, overrides: Sequence[str] = ()) -> E
     return parse_experiment(raw, Source(path, text, options))
 
 
+def _where_it_belongs(key: str, allowed: Sequence[str]) -> str:
+    """A hint for a top-level key that belongs in a table (``learning_rate``)."""
+    tables = {"learning_rate": "optimizer",
+              **{f.name: "data" for f in attrs.fields(DataSpec)},
+              **{f.name: "checkpoint" for f in attrs.fields(CheckpointPolicy)}}
+    if key in tables:
+        return (f" ({key} belongs in the [{tables[key]}] table: {tables[key]}.{key}, e.g. "
+                f"--set {tables[key]}.{key}=...)")
+    return checks.did_you_mean(key, allowed)
+
+
 def parse_experiment(raw: Mapping[str, Any], source: Source) -> Experiment:
     """An ``Experiment`` from the parsed contents of an experiment file."""
     conv = experiment_converter()
@@ -209,7 +234,7 @@ def parse_experiment(raw: Mapping[str, Any], source: Source) -> Experiment:
     for key in raw:
         if key not in allowed:
             raise source.error(key, "unknown key; expected one of "
-                               f"{allowed}{checks.did_you_mean(key, allowed)}")
+                               f"{allowed}{_where_it_belongs(key, allowed)}")
     for key, needs in REQUIRED_KEYS.items():
         if key not in raw:
             raise source.error(key, f"is missing; an experiment needs {needs}")

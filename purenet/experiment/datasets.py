@@ -9,10 +9,8 @@ So a resumed run, ``purenet evaluate`` and ``purenet plot`` all rebuild the same
 
 from __future__ import annotations
 
-import csv
 import importlib
 import inspect
-import json
 import os
 from typing import Any, Callable, Mapping, NamedTuple
 
@@ -22,6 +20,10 @@ from purenet.core import checks
 from purenet.errors import MissingColumnError, SettingError, SettingTypeError
 import numpy as np
 
+from purenet.experiment import limits
+from purenet.experiment.csvfile import check_names, read_csv
+from purenet.experiment.npzfile import declared_arrays, read_npz
+from purenet.experiment.scaler import Scaler
 from purenet.train.data import train_validation_split
 
 Array = np.ndarray
@@ -94,8 +96,10 @@ class DataSpec:
         if extension not in FILE_LOADERS:
             raise SettingError("path", f"has the unsupported file type {extension!r}; "
                                f"expected one of {sorted(FILE_LOADERS)}")
-        if not os.path.isfile(self.path):
-            raise SettingError("path", f"no such file: {self.path}")
+        try:   # only regular files: a FIFO would block, /dev/zero would fill memory
+            limits.check_regular_file(self.path, "a data file")
+        except (OSError, ValueError) as error:
+            raise SettingError("path", str(error)) from None
         if self.target is None:
             raise SettingError("target", "is missing; name the column (CSV) or array (NPZ) "
                                "that holds the targets")
@@ -136,72 +140,66 @@ def with_defaults(data: Any, seed: int, base: str) -> Any:
 # --- arrays ---------------------------------------------------------------------------
 
 
-def read_csv(path: str) -> tuple[list[str], Array]:
-    """``(column_names, values)`` of a CSV file of numbers with a header row."""
-    try:
-        with open(path, newline="") as fh:
-            header = next(csv.reader(fh), None)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no such file: {path}") from None
-    if not header:
-        raise ValueError(f"{path} is empty; a CSV file needs a header row of column names")
-    names = [h.strip() for h in header]
-    try:
-        values = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, dtype=np.float64)
-    except ValueError as error:
-        raise ValueError(f"{path}: every value after the header must be a number: "
-                         f"{error}") from None
-    if values.size and values.shape[1] != len(names):
-        raise ValueError(f"{path} has {len(names)} header columns but {values.shape[1]} "
-                         "values per row")
-    if not values.size:
-        raise ValueError(f"{path} has a header but no rows of data")
-    return names, values
-
-
-def _read_csv(path: str, target: str) -> tuple[list[str], Array, Array, str]:
-    return _columns(path, *read_csv(path), target)
-
-
-def _columns(path: str, names: list[str], values: Array, target: str):
+def _read_csv(path: str, target: str, max_bytes: int) -> tuple[list[str], Array, Array]:
+    names, values = read_csv(path, max_bytes)
     if target not in names:
         raise MissingColumnError(f"{path} has no column {target!r}; its columns are {names}")
     t = names.index(target)
-    features = [n for i, n in enumerate(names) if i != t]
-    return features, np.delete(values, t, axis=1), values[:, t], target
+    return [n for n in names if n != target], np.delete(values, t, axis=1), values[:, t]
 
 
-def _read_npz(path: str, target: str) -> tuple[list[str], Array, Array, str]:
-    """Features are every array but ``target``, in the file's order (a 1-D array is one
-    column, a 2-D array several)."""
-    with np.load(path, allow_pickle=False) as f:
-        arrays = {name: f[name] for name in f.files}
-    if target not in arrays:
-        raise MissingColumnError(f"{path} has no array {target!r}; its arrays are {list(arrays)}")
-    names, columns = [], []
-    for name, array in arrays.items():
-        if name == target:
-            continue
-        array = array.reshape(len(array), -1)
-        names += [name] if array.shape[1] == 1 else [f"{name}{j}" for j in range(array.shape[1])]
-        columns.append(array.astype(np.float64))
-    if not columns:
-        raise ValueError(f"{path} holds only the target array {target!r}, no features")
-    return names, np.hstack(columns), arrays[target], target
+def _read_npz(path: str, target: str, max_bytes: int) -> tuple[list[str], Array, Array]:
+    names, x, y = read_npz(path, target, max_bytes)
+    check_names(path, [*names, target])   # "a" of 2 columns is a0, a1: a 1-D "a0" collides
+    for what, columns, array in (("feature", names, x), ("target", [target], y)):
+        table = array.reshape(len(array), -1)
+        if table.dtype.kind in "biuf" and not np.isfinite(table).all():
+            row, column = np.argwhere(~np.isfinite(table))[0]
+            name = repr(columns[column]) if table.shape[1] == len(columns) \
+                else f"{target!r} (column {column + 1})"
+            raise ValueError(f"{path}: {what} {name} holds {table[row, column]} in row "
+                             f"{row + 1} (rows and columns counted from 1); the data must be "
+                             "finite numbers")
+    return names, x, y
 
 
-FILE_LOADERS: dict[str, Callable[[str, str], tuple[list[str], Array, Array, str]]] = {
+FILE_LOADERS: dict[str, Callable[[str, str, int], tuple[list[str], Array, Array]]] = {
     ".csv": _read_csv, ".npz": _read_npz,
 }
 
 
-def read_file(path: str, target: str) -> tuple[list[str], Array, Array, str]:
-    """``(feature_names, x, y, target)`` from a CSV or NPZ file with a target column."""
+def read_file(path: str, target: str, max_bytes: int | None = None
+              ) -> tuple[list[str], Array, Array, str]:
+    """``(feature_names, x, y, target)`` from a CSV or NPZ file with a target column,
+    refused when it would take more than ``max_bytes`` (default: the memory available)."""
     extension = os.path.splitext(path)[1].lower()
     if extension not in FILE_LOADERS:
         raise ValueError(f"unsupported file type {extension!r} for {path}; expected one of "
                          f"{sorted(FILE_LOADERS)}")
-    return FILE_LOADERS[extension](path, target)
+    if max_bytes is None:
+        max_bytes = limits.available_memory() or 2 ** 62
+    return (*FILE_LOADERS[extension](path, target, max_bytes), target)
+
+
+def declared_rows(spec: DataSpec, width: int) -> int:
+    """How many rows the data of ``spec`` will have (or an upper bound), known before it is
+    loaded, for rows of ``width`` values (features and targets): from a generator's
+    arguments, an NPZ file's array headers, or a CSV file's size (a value takes at least
+    2 bytes, a digit and a comma)."""
+    if spec.path is not None:
+        if spec.path.lower().endswith(".npz"):
+            elements = sum(limits.total_elements(a.shape) for a in declared_arrays(spec.path))
+        else:
+            elements = limits.check_regular_file(spec.path, "a data file (.csv)") // 2
+        return elements // max(width, 1)
+    entry = SOURCES[spec.source]
+    if entry.bundled:
+        return 0    # a few thousand rows at most, shipped with scikit-learn
+    n_samples = spec.args.get(
+        "n_samples", inspect.signature(entry.load()).parameters["n_samples"].default)
+    if isinstance(n_samples, (list, tuple)):
+        n_samples = sum(n for n in n_samples if isinstance(n, int))
+    return n_samples if isinstance(n_samples, int) else 0
 
 
 def load_arrays(spec: DataSpec) -> tuple[list[str], Array, Array, str]:
@@ -223,46 +221,6 @@ def load_arrays(spec: DataSpec) -> tuple[list[str], Array, Array, str]:
 
 
 @attrs.frozen(eq=False)
-class Scaler:
-    """Per-feature ``(x - x_mean) / x_scale`` (and the same for regression targets), with
-    the names of the features and the target. Means and scales come from the training
-    part alone; a constant feature gets scale 1."""
-
-    feature_names: tuple[str, ...] = attrs.field(converter=tuple)
-    target: str
-    x_mean: Array | None = None
-    x_scale: Array | None = None
-    y_mean: Array | None = None
-    y_scale: Array | None = None
-
-    def transform_x(self, x: Array) -> Array:
-        return x if self.x_mean is None else (x - self.x_mean) / self.x_scale
-
-    def transform_y(self, y: Array) -> Array:
-        return y if self.y_mean is None else (y - self.y_mean) / self.y_scale
-
-    def inverse_y(self, y: Array) -> Array:
-        return y if self.y_mean is None else y * self.y_scale + self.y_mean
-
-    def to_json(self) -> str:
-        plain = {f.name: getattr(self, f.name) for f in attrs.fields(Scaler)}
-        return json.dumps({k: v.tolist() if isinstance(v, np.ndarray) else v
-                           for k, v in plain.items()}, indent=2) + "\n"
-
-    @classmethod
-    def from_json(cls, text: str) -> "Scaler":
-        plain = json.loads(text)
-        arrays = {k: None if plain.get(k) is None else np.asarray(plain[k], dtype=np.float64)
-                  for k in ("x_mean", "x_scale", "y_mean", "y_scale")}
-        return cls(plain["feature_names"], plain["target"], **arrays)
-
-
-def _moments(a: Array) -> tuple[Array, Array]:
-    scale = a.std(axis=0)
-    return a.mean(axis=0), np.where(scale > 0, scale, 1.0)
-
-
-@attrs.frozen(eq=False)
 class Splits:
     """The raw (unstandardised) parts of the dataset, and the scaler fitted on ``x_train``."""
 
@@ -275,9 +233,13 @@ class Splits:
     scaler: Scaler
 
 
-def split(spec: DataSpec, seed: int, classifier: bool) -> Splits:
-    """Load the data and split it: test part, then validation part, then fit the scaler."""
+def split(spec: DataSpec, seed: int, loss: str) -> Splits:
+    """Load the data and split it: test part, then validation part, then fit the scaler.
+    A classifier's (``loss``) targets must be class labels; its splits are stratified."""
     names, x, y, target = load_arrays(spec)
+    classifier = loss in CLASS_LABELS
+    if classifier:
+        check_class_labels(y, loss, spec.path or spec.source)
     stratify = y if classifier and y.ndim == 1 else None
     x_test = y_test = x_val = y_val = None
     if spec.test_size:
@@ -296,15 +258,35 @@ def split(spec: DataSpec, seed: int, classifier: bool) -> Splits:
     return Splits(x, y, x_val, y_val, x_test, y_test, Scaler(names, target, **moments))
 
 
-def select_features(names: list[str], x: Array, scaler: Scaler, path: str) -> Array:
-    """The columns of a user's file that the network takes, in the training order: by name
-    when the file has them all; else every column but the target's, when the count fits."""
-    wanted = list(scaler.feature_names)
-    if all(n in names for n in wanted):
-        return x[:, [names.index(n) for n in wanted]]
-    if scaler.target in names:
-        x = np.delete(x, names.index(scaler.target), axis=1)
-    if x.shape[1] == len(wanted):
-        return x
-    raise ValueError(f"{path} has columns {names}; the network takes {len(wanted)} features "
-                     f"({', '.join(wanted[:8])}{', ...' if len(wanted) > 8 else ''})")
+def _moments(a: Array) -> tuple[Array, Array]:
+    scale = a.std(axis=0)
+    return a.mean(axis=0), np.where(scale > 0, scale, 1.0)
+
+
+# What each classification loss takes as 1-D targets, and the test of a value.
+CLASS_LABELS: dict[str, tuple[str, Callable[[Array], Array]]] = {
+    "binary_crossentropy": ("labels 0 and 1", lambda y: (y == 0) | (y == 1)),
+    "categorical_crossentropy": ("integer class ids 0, 1, 2, ...",
+                                 lambda y: (y >= 0) & (y % 1 == 0)),
+}
+
+
+def check_class_labels(y: Array, loss: str, what: str) -> None:
+    """Refuse targets that are not class labels for ``loss`` (say a regression file met a
+    sigmoid output), suggesting the regression setup instead. One-hot and multi-label
+    matrices are checked later, by ``fit``."""
+    if y.ndim != 1 and not (loss == "binary_crossentropy" and y.ndim == 2):
+        return
+    expected, test = CLASS_LABELS[loss]
+    if y.dtype.kind not in "biuf":
+        raise ValueError(f"the targets of {what} are {y.dtype} values, not numbers; "
+                         f"{loss} needs {expected} (encode the labels as numbers)")
+    bad = ~test(y)
+    if bad.any():
+        values = np.unique(y[bad])
+        shown = ", ".join(f"{v:g}" for v in values[:5]) + (", ..." if len(values) > 5 else "")
+        raise ValueError(
+            f"the targets of {what} are not class labels: {int(bad.sum())} of {y.size} are "
+            f"not {expected} ({len(values)} distinct such values: {shown}); {loss} needs "
+            f"{expected}. For a regression, end with a linear output layer (activation = "
+            "\"linear\") and set loss = \"mean_squared_error\"")

@@ -11,21 +11,25 @@ import math
 import os
 import re
 import time
-from typing import Any
+from typing import Any, Callable
 
 import attrs
 import numpy as np
 
-from purenet.errors import MissingColumnError
-from purenet.experiment.datasets import Scaler, Splits, split
+from purenet.errors import MissingColumnError, RunDirectoryError
+from purenet.experiment.datasets import Splits, declared_rows, split
+from purenet.experiment.scaler import Scaler
 from purenet.experiment.config import Experiment
-from purenet.train.metrics import evaluate
-from purenet.core.network import predict
+from purenet.model import Model
 from purenet.core.records import Params, params_digest
-from purenet.experiment.rundir import (CHECKPOINTS, CONFIG, HISTORY, SCALER, SUMMARY, claim,
-                            default_run_dir, history_csv, write_atomic)
+from purenet.experiment import limits
+from purenet.experiment.rundir import (CHECKPOINTS, CONFIG, HISTORY, SCALER, SUMMARY,
+                                       checkpoint_names, claim, clear_run, default_run_dir,
+                                       history_csv, resolve, shown, write_atomic,
+                                       write_marker)
+from purenet.experiment.digests import DigestLog
 from purenet.experiment.schema import dump_toml
-from purenet.train.callbacks import EpochLog, ProgressBar
+from purenet.train.callbacks import Callback, EpochLog, ProgressBar
 from purenet.train.loop import fit
 
 
@@ -36,7 +40,7 @@ def prepare_data(experiment: Experiment) -> Splits:
     """The experiment's data, split and with its scaler; checked against the network."""
     data = experiment.data
     try:
-        splits = split(data, experiment.run.seed, experiment.classifier)
+        splits = split(data, experiment.run.seed, experiment.loss)
     except MissingColumnError as error:
         raise experiment.error("data.target", str(error)) from None
     except (ValueError, TypeError, OSError) as error:
@@ -68,17 +72,16 @@ def _check_shapes(experiment: Experiment, splits: Splits) -> None:
                                f"{splits.y_train.shape[1]} target columns")
 
 
-def measure(experiment: Experiment, params: Params, scaler: Scaler, x: np.ndarray,
-            y: np.ndarray, prefix: str = "") -> dict[str, float]:
+def measure(model: Model, x: np.ndarray, y: np.ndarray, prefix: str = "") -> dict[str, float]:
     """Loss and accuracy (classifiers) or loss, MSE, MAE, R^2 and the target's variance in
-    the data's own units (regression) of ``params`` on raw ``(x, y)``."""
-    xs = scaler.transform_x(x)
-    result = evaluate(params, xs, _target(experiment, scaler, y), loss=experiment.loss)
-    out = {f"{prefix}loss": result["loss"]}
-    if experiment.classifier:
-        out[f"{prefix}accuracy"] = result["accuracy"]
+    the data's own units (regression) of ``model`` (``Run.model()``) on raw ``(x, y)``."""
+    if model.task == "multiclass" and np.ndim(y) == 2:
+        y = np.asarray(y).argmax(axis=1)    # one-hot rows -> the class ids predict gives
+    result = model.evaluate(x, y)
+    out = {f"{prefix}{name}": value for name, value in result.items()}
+    if model.is_classifier:
         return out
-    y_hat = scaler.inverse_y(np.asarray(predict(params, xs), np.float64))
+    y_hat = np.asarray(model.predict(x), np.float64)
     y = np.asarray(y, np.float64).reshape(y_hat.shape)
     variance = float(np.mean((y - y.mean(axis=0)) ** 2))   # the MSE of predicting the mean
     mse = float(np.mean((y_hat - y) ** 2))
@@ -98,25 +101,32 @@ def _json_safe(value: Any) -> Any:
 def run_experiment(experiment: Experiment, run_dir: str | os.PathLike | None = None,
                    resume: bool = False, force: bool = False, epochs: int | None = None,
                    seed: int | None = None, checkpoint_every: int | None = None,
-                   progress: bool | None = None) -> dict[str, Any]:
+                   progress: bool | None = None,
+                   announce: Callable[[str], Any] = lambda line: None) -> dict[str, Any]:
     """Train ``experiment`` in ``run_dir`` (default ``runs/<name>``) and write its outputs.
 
     Args:
         experiment: from ``load_experiment``.
         run_dir: the run directory (created if missing).
         resume: continue the run in ``run_dir`` from its newest valid checkpoint (a fresh
-            start when it has none); its config must match, but for epochs and checkpoints.
-        force: delete the run already in ``run_dir`` and start again.
+            start when it has none, which ``announce`` says); its config must match, but
+            for epochs and checkpoints.
+        force: delete the run already in ``run_dir`` (only one purenet made: it holds the
+            marker) and start again; the old run is deleted once training really starts.
         epochs, seed, checkpoint_every: override ``epochs``, ``seed`` and
             ``checkpoint.every_steps`` (which then replaces ``every_epochs``).
         progress: show a progress bar (None: when stderr is a terminal); without one, a
             line per epoch goes to stderr.
+        announce: called with one line saying what starts (training, resuming, or
+            nothing to resume: training from the start) once the directory is claimed.
 
     Returns:
         The summary (also written to ``summary.json``).
 
     Raises:
-        ExperimentError, RunDirectoryError: before anything is written.
+        ExperimentError, RunDirectoryError: before anything is written (but the lock file
+            in ``run_dir/checkpoints``).
+        CheckpointLockedError: another trainer is using ``run_dir``.
         TrainingInterrupted: SIGINT/SIGTERM; the newest state is checkpointed.
     """
     experiment = experiment.with_settings(
@@ -124,35 +134,127 @@ def run_experiment(experiment: Experiment, run_dir: str | os.PathLike | None = N
     if checkpoint_every is not None:   # "every N steps", not "and at every epoch end"
         experiment = attrs.evolve(experiment, checkpoint=attrs.evolve(
             experiment.checkpoint, every_epochs=None))
-    run_dir = os.fspath(run_dir) if run_dir is not None else default_run_dir(experiment)
-    splits = prepare_data(experiment)
+    run_dir = resolve(run_dir if run_dir is not None else default_run_dir(experiment))
+    check_memory(experiment)
     config = experiment.resolved_config()
-    claim(run_dir, config, resume, force)
-    os.makedirs(run_dir, exist_ok=True)
-    write_atomic(os.path.join(run_dir, CONFIG),
-                 f"# the resolved experiment {experiment.name!r} (from "
-                 f"{experiment.path}); load it with purenet.load_experiment\n"
-                 + dump_toml(config) + "\n")
-    write_atomic(os.path.join(run_dir, SCALER), splits.scaler.to_json())
+    try:
+        claim(run_dir, config, resume, force)   # read only: a refused directory is untouched
+    except RunDirectoryError:
+        _refuse_if_in_use(run_dir)   # "in use by another trainer" says more
+        raise
+    checkpointer = _checkpointer(experiment, run_dir, config)
+    # The checkpoint directory's lock (the one fit keeps), taken before anything is written:
+    # a second trainer is refused at once. on_fit_end releases it, however the run ends.
+    checkpointer.start()
+    try:
+        clear = claim(run_dir, config, resume, force)   # again, now that it is ours
+        announce(_start_line(experiment, run_dir, resume))
+        splits = prepare_data(experiment)
+        return _train(experiment, run_dir, config, splits, checkpointer, resume, clear,
+                      progress)
+    except BaseException as error:
+        checkpointer.on_fit_end(None, error)   # a no-op but for the lock after fit's own
+        raise
 
+
+def _refuse_if_in_use(run_dir: str) -> None:
+    """Raise ``CheckpointLockedError`` when a trainer holds the run's lock (a lock file that
+    exists already, so nothing is created in a directory that is not purenet's)."""
+    from purenet.checkpoint.lock import LOCK_NAME, DirectoryLock
+
+    if os.path.isfile(os.path.join(run_dir, CHECKPOINTS, LOCK_NAME)):
+        lock = DirectoryLock(os.path.join(run_dir, CHECKPOINTS))
+        lock.acquire()
+        lock.release()
+
+
+def _checkpointer(experiment: Experiment, run_dir: str, config: dict[str, Any]) -> Any:
     from purenet.checkpoint.policy import Checkpointer
 
     policy = experiment.checkpoint
-    checkpointer = Checkpointer(os.path.join(run_dir, CHECKPOINTS), policy.every_steps,
-                                policy.every_epochs, policy.keep, policy.keep_best,
-                                policy.monitor, experiment=config)
+    return Checkpointer(os.path.join(run_dir, CHECKPOINTS), policy.every_steps,
+                        policy.every_epochs, policy.keep, policy.keep_best, policy.monitor,
+                        experiment=config)
+
+
+def _start_line(experiment: Experiment, run_dir: str, resume: bool) -> str:
+    where = shown(run_dir)
+    if not resume:
+        return f"training {experiment.name!r} in {where}"
+    if not checkpoint_names(run_dir):
+        return (f"no checkpoint to resume from in {where}: training {experiment.name!r} "
+                "from the start")
+    return f"resuming {experiment.name!r} in {where}"
+
+
+def _train(experiment: Experiment, run_dir: str, config: dict[str, Any], splits: Splits,
+           checkpointer: Any, resume: bool, clear: bool, progress: bool | None
+           ) -> dict[str, Any]:
     x, y, validation = fit_arrays(experiment, splits)
     start = time.perf_counter()
     bar = ProgressBar.wanted(progress)
+    files = RunFiles(run_dir, experiment, config, splits.scaler, clear)
     result = fit(experiment.run, x, y, validation_data=validation, checkpointer=checkpointer,
-                 resume=resume, progress=bar, callbacks=() if bar else (EpochLog(),))
+                 resume=resume, progress=bar,
+                 callbacks=(files, DigestLog(run_dir), *(() if bar else (EpochLog(),))))
     seconds = time.perf_counter() - start
-    summary = summarize_run(experiment, result.state.params, splits, run_dir)
+    summary = summarize_run(experiment, result.state.params, splits, shown(run_dir))
     summary.update(step=result.state.step, epoch=result.state.epoch,
                    stopped_early=result.state.stopped, seconds=round(seconds, 3))
     write_atomic(os.path.join(run_dir, HISTORY), history_csv(result.history))
     write_atomic(os.path.join(run_dir, SUMMARY), json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+class RunFiles(Callback):
+    """Writes the run's own files once training really starts (``fit`` has checked the
+    data and, on resume, the checkpoint): a run that fails before leaves nothing that
+    would later need ``--force``. With ``clear``, the old run goes first (``--force``)."""
+
+    def __init__(self, run_dir: str, experiment: Experiment, config: dict[str, Any],
+                 scaler: Scaler, clear: bool) -> None:
+        self.run_dir, self.experiment, self.config = run_dir, experiment, config
+        self.scaler, self.clear = scaler, clear
+
+    def on_fit_start(self, state: Any, config: Any, total_steps: int, data: Any) -> None:
+        if self.clear:
+            clear_run(self.run_dir)
+        write_marker(self.run_dir)
+        write_atomic(os.path.join(self.run_dir, CONFIG),
+                     f"# the resolved experiment {self.experiment.name!r} (from "
+                     f"{self.experiment.path}); load it with purenet.load_experiment\n"
+                     + dump_toml(self.config) + "\n")
+        write_atomic(os.path.join(self.run_dir, SCALER), self.scaler.to_json())
+
+
+def check_memory(experiment: Experiment) -> None:
+    """Refuse, before any allocation, a run whose parameters and data would not fit in the
+    memory available; the error names the setting that weighs most."""
+    arch = experiment.architecture
+    try:
+        rows = declared_rows(experiment.data, arch.input_dim + arch.output_dim)
+    except (ValueError, OSError) as error:
+        raise experiment.error(_data_key(experiment), str(error)) from None
+    parts = limits.training_memory(experiment.run, rows, arch.input_dim)
+    problem = limits.memory_problem(parts, limits.available_memory())
+    if problem is None:
+        return
+    heaviest = max(parts, key=parts.__getitem__)
+    widths = sum(l.output_dim for l in arch.layers)
+    # Activations grow with samples x widths: name whichever factor is the larger.
+    if heaviest == "data" or (heaviest == "activations" and rows > widths):
+        raise experiment.error(_data_key(experiment), problem)
+    # Parameters grow with a layer's matrix, activations with its width.
+    sizes = [l.input_dim * l.output_dim if heaviest == "params" else l.output_dim
+             for l in arch.layers]
+    raise experiment.error(f"layers[{sizes.index(max(sizes))}].output_dim", problem)
+
+
+def _data_key(experiment: Experiment) -> str:
+    data = experiment.data
+    if data.path:
+        return "data.path"
+    return "data.args.n_samples" if "n_samples" in data.args else "data.source"
 
 
 def fit_arrays(experiment: Experiment, splits: Splits) -> tuple[Any, Any, Any]:
@@ -177,9 +279,10 @@ def summarize_run(experiment: Experiment, params: Params, splits: Splits,
                                else "regression"}
     parts = (("train_", splits.x_train, splits.y_train), ("val_", splits.x_val, splits.y_val),
              ("test_", splits.x_test, splits.y_test))
+    model = Model(params, experiment.loss, scaler=splits.scaler)
     for prefix, x, y in parts:
         if x is not None:
-            summary.update(measure(experiment, params, splits.scaler, x, y, prefix))
+            summary.update(measure(model, x, y, prefix))
         else:
             summary[f"{prefix}loss"] = None
     summary["params_digest"] = params_digest(params)

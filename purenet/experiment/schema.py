@@ -13,6 +13,7 @@ import tomllib
 from typing import Any, Mapping
 
 from purenet.errors import ExperimentError, SettingError, key_text
+from purenet.experiment import limits
 
 
 # --- where a key is -------------------------------------------------------------------
@@ -85,22 +86,34 @@ class Source:
 
 
 def read_toml(path: str) -> tuple[str, dict[str, Any]]:
-    """The text and the parsed contents of the TOML file ``path``."""
+    """The text and the parsed contents of the TOML file ``path`` (a regular file of at
+    most ``limits.MAX_EXPERIMENT_BYTES``, nested at most ``limits.MAX_TOML_DEPTH`` deep)."""
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
+        raw = limits.read_regular(path, "an experiment file (.toml)",
+                                  limits.MAX_EXPERIMENT_BYTES)
     except FileNotFoundError:
         raise ExperimentError("no such experiment file", path=path) from None
-    except IsADirectoryError:
-        raise ExperimentError("is a directory, not an experiment file (.toml)",
-                              path=path) from None
+    except ValueError as error:
+        raise ExperimentError(str(error).replace(f"{path} ", "", 1), path=path) from None
     try:
         text = raw.decode("utf-8")
-        return text, tomllib.loads(text)
+        return text, _loads(text)
     except UnicodeDecodeError as error:
         raise ExperimentError(f"is not UTF-8 text: {error}", path=path) from None
-    except tomllib.TOMLDecodeError as error:
+    except (tomllib.TOMLDecodeError, ValueError) as error:
         raise ExperimentError(f"is not valid TOML: {error}", path=path) from None
+
+
+def _loads(text: str) -> dict[str, Any]:
+    """``tomllib.loads``, refusing first what would exhaust its recursion."""
+    depth = limits.toml_depth(text)
+    if depth > limits.MAX_TOML_DEPTH:
+        raise ValueError(f"arrays or tables nest {depth} deep; an experiment nests at most "
+                         f"{limits.MAX_TOML_DEPTH} deep")
+    try:
+        return tomllib.loads(text)
+    except RecursionError:   # the depth count is an upper bound, so only as a last resort
+        raise ValueError("arrays or tables nest too deep") from None
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -116,9 +129,11 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ExperimentError(f"an override's value is one TOML value on one line; "
                               f"{text!r} holds a line break (give each setting its own --set)")
     try:
-        parsed = tomllib.loads(f"v = {value}")
+        parsed = _loads(f"v = {value}")
     except tomllib.TOMLDecodeError:
         return key, value
+    except ValueError as error:
+        raise ExperimentError(f"{error}", where=repr(f"--set {text}")) from None
     return key, parsed["v"]
 
 

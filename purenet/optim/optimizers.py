@@ -1,7 +1,10 @@
 """Optimizers as pure ``(init, update)`` pairs over immutable state, Optax-shaped.
 
 ``opt.init(params) -> state`` and ``opt.update(grads, state, params) -> (updates, state)``;
-``apply_updates(params, updates)`` adds them. Update rules are PyTorch's ``torch.optim``
+``apply_updates(params, updates)`` adds them. SGD, momentum, Adam and AdamW are built on one
+kernel each, ``update_into``, that writes the updates into arrays it is given and takes its
+new state's arrays from a workspace (``purenet.core.workspace``): ``update`` hands it fresh
+ones, ``fit``'s step engine its own, with the same numbers bit for bit. Update rules are PyTorch's ``torch.optim``
 rules (no dampening, no AMSGrad), so a purenet run and a PyTorch run of the same network
 follow the same path up to rounding. ``learning_rate`` is a float or a schedule of the
 0-based update count (``purenet.optim.schedules``).
@@ -16,12 +19,21 @@ import attrs
 import numpy as np
 
 from purenet.core.checks import boolean, check, number
-from purenet.core.records import Grads, Params, tree_leaves, tree_map, zeros_like
+from purenet.core.records import (Dense, Grads, Params, freeze, tree_leaves, tree_map,
+                                  zeros_like)
+from purenet.core.workspace import FRESH, Workspace
 from purenet.optim.schedules import ScalarOrSchedule, as_schedule, constant
 from purenet.optim.states import (AdagradState, AdamState, ChainState, EmptyState, MomentumState,
                                   RmspropState, SgdState)
 
 Array = np.ndarray
+
+
+# ``update_into(grads, state, params, out, workspace) -> new state``: the updates, leaf by
+# leaf in ``tree_leaves`` order, written into ``out`` (which nothing else reads until the
+# kernel returns); every array of the new state from ``workspace.exposed``, scratch from
+# ``workspace.scratch``; the arguments are never written.
+UpdateInto = Callable[[Grads, Any, Params | None, list, Workspace], Any]
 
 
 # --- the optimizer record -------------------------------------------------------------
@@ -43,6 +55,7 @@ class Optimizer:
     hyperparams: dict[str, Any]
     init: Callable[[Params], Any]
     update: Callable[[Grads, Any, Params | None], tuple[Grads, Any]]
+    update_into: UpdateInto | None = None
 
     def config(self) -> dict[str, Any]:
         """The optimizer as plain data (``from_config`` is the inverse).
@@ -92,18 +105,62 @@ def apply_updates(params: Params, updates: Grads) -> Params:
     return tree_map(lambda p, u: p + u, params, updates)
 
 
+def optimizer_step(optimizer: Optimizer, grads: Grads, state: Any, params: Params,
+                   workspace: Workspace = FRESH) -> tuple[Params, Any]:
+    """``update`` then ``apply_updates`` in one: the new parameters and optimizer state,
+    their arrays from ``workspace.exposed`` where the optimizer has an ``update_into``
+    kernel (the updates are written straight into the new parameters' arrays, then the
+    old parameters added: ``u + p`` is ``p + u`` bit for bit, IEEE addition commutes)."""
+    leaves = tree_leaves(params)
+    if optimizer.update_into is None:
+        updates, new_state = optimizer.update(grads, state, params)
+        out = [np.add(p, u, out=workspace.exposed(p.shape, p.dtype))
+               for p, u in zip(leaves, tree_leaves(updates))]
+    else:
+        out = [workspace.exposed(p.shape, p.dtype) for p in leaves]
+        new_state = optimizer.update_into(grads, state, params, out, workspace)
+        for u, p in zip(out, leaves):
+            u += p
+    return Params(_grads(out).layers, params.architecture), new_state
+
+
 # --- algorithms -----------------------------------------------------------------------
+
+
+def _grads(leaves: list[Array]) -> Grads:
+    """A Grads over ``leaves`` (arrays nobody else holds, in ``tree_leaves`` order), frozen
+    in place."""
+    return Grads(tuple(Dense(freeze(leaves[i]), freeze(leaves[i + 1]))
+                       for i in range(0, len(leaves), 2)))
+
+
+def _pure(update_into: UpdateInto) -> Callable:
+    """The pure ``update`` of a kernel: fresh arrays for the updates and the new state."""
+    def update(grads: Grads, state: Any, params: Params | None = None):
+        out = [np.empty_like(g) for g in tree_leaves(grads)]
+        new_state = update_into(grads, state, params, out, FRESH)
+        return _grads(out), new_state
+
+    return update
+
+
+def _optimizer(name: str, hyperparams: dict[str, Any], init: Callable,
+               update_into: UpdateInto) -> Optimizer:
+    return Optimizer(name, hyperparams, init, _pure(update_into), update_into)
 
 
 def sgd(learning_rate: ScalarOrSchedule) -> Optimizer:
     """Plain gradient descent: ``p <- p - lr * g``."""
     lr = _learning_rate(learning_rate)
 
-    def update(grads: Grads, state: SgdState, params: Params | None = None):
-        rate = lr(state.count)
-        return tree_map(lambda g: g * -rate, grads), SgdState(state.count + 1)
+    def update_into(grads: Grads, state: SgdState, params: Params | None, out: list,
+                    workspace: Workspace) -> SgdState:
+        rate = -lr(state.count)
+        for g, u in zip(tree_leaves(grads), out):
+            np.multiply(g, rate, out=u)
+        return SgdState(state.count + 1)
 
-    return Optimizer("sgd", {"learning_rate": lr}, lambda params: SgdState(0), update)
+    return _optimizer("sgd", {"learning_rate": lr}, lambda params: SgdState(0), update_into)
 
 
 def momentum(learning_rate: ScalarOrSchedule, momentum: float = 0.9,
@@ -114,36 +171,65 @@ def momentum(learning_rate: ScalarOrSchedule, momentum: float = 0.9,
     beta = _check_rate("momentum", momentum, 0.0, 1.0)
     nesterov = bool(check("nesterov", nesterov, _boolean))
 
-    def update(grads: Grads, state: MomentumState, params: Params | None = None):
-        rate = lr(state.count)
-        trace = tree_map(lambda t, g: t * beta + g, state.trace, grads)
-        direction = tree_map(lambda g, t: g + t * beta, grads, trace) if nesterov else trace
-        return tree_map(lambda d: d * -rate, direction), MomentumState(state.count + 1, trace)
+    def update_into(grads: Grads, state: MomentumState, params: Params | None, out: list,
+                    workspace: Workspace) -> MomentumState:
+        rate = -lr(state.count)
+        trace = []
+        for g, t, u in zip(tree_leaves(grads), tree_leaves(state.trace), out):
+            new = np.multiply(t, beta, out=workspace.exposed(t.shape, t.dtype))
+            new += g                                 # t * beta + g
+            if nesterov:
+                np.multiply(new, beta, out=u)
+                np.add(g, u, out=u)                  # g + t * beta
+                u *= rate
+            else:
+                np.multiply(new, rate, out=u)
+            trace.append(new)
+        return MomentumState(state.count + 1, _grads(trace))
 
-    return Optimizer("momentum",
-                     {"learning_rate": lr, "momentum": beta, "nesterov": nesterov},
-                     lambda params: MomentumState(0, zeros_like(params)), update)
+    return _optimizer("momentum",
+                      {"learning_rate": lr, "momentum": beta, "nesterov": nesterov},
+                      lambda params: MomentumState(0, zeros_like(params)), update_into)
 
 
 def _adam_update(lr: Callable[[int], float], b1: float, b2: float, eps: float,
-                 weight_decay: float) -> Callable:
-    def update(grads: Grads, state: AdamState, params: Params | None = None):
+                 weight_decay: float) -> UpdateInto:
+    # Each line is one operation of m + (g - m) * (1 - b1); v * b2 + g * g * (1 - b2);
+    # (mu / (sqrt(nu) / correction + eps)) * -step_size; u - p * (rate * weight_decay),
+    # in that order, so a run gives the same bits as the expressions would.
+    def update_into(grads: Grads, state: AdamState, params: Params | None, out: list,
+                    workspace: Workspace) -> AdamState:
+        if weight_decay and params is None:
+            raise ValueError("adamw needs params in update(grads, state, params)")
         t = state.count + 1
         rate = lr(state.count)
-        mu = tree_map(lambda m, g: m + (g - m) * (1 - b1), state.mu, grads)
-        nu = tree_map(lambda v, g: v * b2 + g * g * (1 - b2), state.nu, grads)
-        step_size = rate / (1 - b1 ** t)
+        step_size = -(rate / (1 - b1 ** t))
         correction = math.sqrt(1 - b2 ** t)
-        updates = tree_map(lambda m, v: (m / (np.sqrt(v) / correction + eps)) * -step_size,
-                           mu, nu)
-        if weight_decay:
-            if params is None:
-                raise ValueError("adamw needs params in update(grads, state, params)")
-            # Decoupled decay (Loshchilov & Hutter): shrink p by lr * wd, apart from Adam.
-            updates = tree_map(lambda u, p: u - p * (rate * weight_decay), updates, params)
-        return updates, AdamState(t, mu, nu)
+        decay = rate * weight_decay
+        p_leaves = tree_leaves(params) if weight_decay else out
+        mus, nus = [], []
+        for i, (g, m, v, u, p) in enumerate(zip(tree_leaves(grads), tree_leaves(state.mu),
+                                                tree_leaves(state.nu), out, p_leaves)):
+            mu = np.subtract(g, m, out=workspace.exposed(m.shape, m.dtype))
+            mu *= 1 - b1
+            np.add(m, mu, out=mu)
+            nu = np.multiply(g, g, out=workspace.exposed(v.shape, v.dtype))
+            nu *= 1 - b2
+            np.multiply(v, b2, out=u)
+            np.add(u, nu, out=nu)
+            np.sqrt(nu, out=u)
+            u /= correction
+            u += eps
+            np.divide(mu, u, out=u)
+            u *= step_size
+            if weight_decay:
+                # Decoupled decay (Loshchilov & Hutter): shrink p by lr * wd, apart from Adam.
+                u -= np.multiply(p, decay, out=workspace.scratch(("decay", i), p.shape, p.dtype))
+            mus.append(mu)
+            nus.append(nu)
+        return AdamState(t, _grads(mus), _grads(nus))
 
-    return update
+    return update_into
 
 
 def adam(learning_rate: ScalarOrSchedule = 1e-3, b1: float = 0.9, b2: float = 0.999,
@@ -153,8 +239,8 @@ def adam(learning_rate: ScalarOrSchedule = 1e-3, b1: float = 0.9, b2: float = 0.
     lr = _learning_rate(learning_rate)
     b1, b2 = _check_rate("b1", b1, 0.0, 1.0), _check_rate("b2", b2, 0.0, 1.0)
     eps = _check_rate("eps", eps)
-    return Optimizer("adam", {"learning_rate": lr, "b1": b1, "b2": b2, "eps": eps},
-                     _adam_init, _adam_update(lr, b1, b2, eps, 0.0))
+    return _optimizer("adam", {"learning_rate": lr, "b1": b1, "b2": b2, "eps": eps},
+                      _adam_init, _adam_update(lr, b1, b2, eps, 0.0))
 
 
 def adamw(learning_rate: ScalarOrSchedule = 1e-3, b1: float = 0.9, b2: float = 0.999,
@@ -163,9 +249,9 @@ def adamw(learning_rate: ScalarOrSchedule = 1e-3, b1: float = 0.9, b2: float = 0
     lr = _learning_rate(learning_rate)
     b1, b2 = _check_rate("b1", b1, 0.0, 1.0), _check_rate("b2", b2, 0.0, 1.0)
     eps, wd = _check_rate("eps", eps), _check_rate("weight_decay", weight_decay)
-    return Optimizer("adamw", {"learning_rate": lr, "b1": b1, "b2": b2, "eps": eps,
-                               "weight_decay": wd},
-                     _adam_init, _adam_update(lr, b1, b2, eps, wd))
+    return _optimizer("adamw", {"learning_rate": lr, "b1": b1, "b2": b2, "eps": eps,
+                                "weight_decay": wd},
+                      _adam_init, _adam_update(lr, b1, b2, eps, wd))
 
 
 def _adam_init(params: Params) -> AdamState:

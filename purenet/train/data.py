@@ -45,11 +45,12 @@ def batch_indices(order: Array, batch: int, batch_size: int) -> Array:
     return order[batch * batch_size:(batch + 1) * batch_size]
 
 
-def gather(array: Array, indices: Array) -> Array:
-    """Rows ``indices`` of ``array``: copies the batch only, never the whole dataset."""
+def gather(array: Array, indices: Array, out: Array | None = None) -> Array:
+    """Rows ``indices`` of ``array``: copies the batch only, never the whole dataset; into
+    ``out`` (of the batch's shape and ``array``'s dtype) when given."""
     if len(indices) == len(array) > 0 and indices[0] == 0 and (np.diff(indices) == 1).all():
         return array   # the full batch, in order: no copy at all
-    return np.take(array, indices, axis=0)
+    return np.take(array, indices, axis=0, out=out)
 
 
 def check_batch_size(batch_size: Any, n_samples: int) -> int:

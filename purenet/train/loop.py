@@ -17,18 +17,18 @@ import attrs
 import numpy as np
 
 from purenet.core import checks
+from purenet.core.losses import normalised_weights
 from purenet.core.network import init_params
 from purenet.core.validate import check_targets, check_x
 from purenet.errors import TrainingInterrupted
 from purenet.train.callbacks import Callback, Checkpointing, ProgressBar
 from purenet.train.config import RunConfig
 from purenet.train.fingerprint import Fingerprint, fingerprint
-from purenet.train.data import (batch_indices, batches_per_epoch, check_batch_size, epoch_order,
-                                gather)
+from purenet.train.data import batches_per_epoch, check_batch_size, epoch_order
+from purenet.train.engine import StepEngine
 from purenet.train.interrupts import DeferredInterrupts
 from purenet.train.metrics import score
 from purenet.train.state import EarlyStopping, EpochTotals, FitResult, TrainState
-from purenet.train.step import take_step
 
 Array = np.ndarray
 
@@ -39,6 +39,7 @@ class _Data:
 
     x: Array
     y: Array
+    weights: Array | None     # per-sample, mean 1 over x (losses.normalised_weights)
     x_val: Array | None
     y_val: Array | None
     batch_size: int
@@ -83,17 +84,11 @@ def _early_stopping(config: EarlyStopping, early: Any, value: float, epoch: int,
     return early, early.wait >= config.patience
 
 
-def _batch(state: TrainState, data: _Data, order: Array) -> tuple[Array, Array]:
-    if data.full_batch:
-        return data.x, data.y    # no gather, no copy
-    idx = batch_indices(order, state.batch_index, data.batch_size)
-    return gather(data.x, idx), gather(data.y, idx)
-
-
 def _states(state: TrainState, config: RunConfig, data: _Data, limit: int,
             callbacks: Sequence[Callback], resume_hint: str) -> Iterator[TrainState]:
     """Train from ``state``, yielding every new state before the callbacks hear of it."""
     order, order_epoch = None, None
+    engine = StepEngine(config, data.x, data.y, data.weights, data.batch_size)
     # Overflow inside a diverging step is reported by the non-finite guard, by step and
     # layer, rather than as numpy warnings.
     with DeferredInterrupts() as interrupts, np.errstate(over="ignore", invalid="ignore",
@@ -103,7 +98,7 @@ def _states(state: TrainState, config: RunConfig, data: _Data, limit: int,
                 order = epoch_order(state.seed, state.epoch, len(data.x),
                                     config.shuffle and not data.full_batch)
                 order_epoch = state.epoch
-            state, metrics = take_step(state, *_batch(state, data, order), config)
+            state, metrics = engine.step(state, order)
             epoch_done = state.batch_index == data.n_batches
             if epoch_done:
                 state = _end_epoch(state, config, data)
@@ -133,10 +128,12 @@ def smooth_labels(y: Array, config: RunConfig) -> Array:
     return y * config.np_dtype.type(1 - amount) + config.np_dtype.type(amount / k)
 
 
-def _validated_data(config: RunConfig, x: Any, y: Any, validation_data: Any) -> _Data:
+def _validated_data(config: RunConfig, x: Any, y: Any, validation_data: Any,
+                    sample_weight: Any = None) -> _Data:
     arch, dtype = config.architecture, config.np_dtype
     x = check_x(x, arch, dtype)
     y = smooth_labels(check_targets(y, len(x), config.loss, arch, dtype), config)
+    weights = normalised_weights(sample_weight, len(x), dtype)
     x_val = y_val = None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -148,7 +145,7 @@ def _validated_data(config: RunConfig, x: Any, y: Any, validation_data: Any) -> 
         raise ValueError(f"early stopping monitors {early.monitor!r} but no validation_data "
                          "was given; pass it or monitor 'train_loss'")
     batch_size = check_batch_size(config.batch_size, len(x))
-    return _Data(x, y, x_val, y_val, batch_size,
+    return _Data(x, y, weights, x_val, y_val, batch_size,
                  batches_per_epoch(len(x), batch_size, config.drop_last), batch_size >= len(x))
 
 
@@ -220,7 +217,7 @@ def fit(config: RunConfig | Any, x: Any, y: Any, *, validation_data: tuple[Any, 
         checkpointer: Checkpointing | None = None, resume: bool = False,
         initial_state: TrainState | None = None, max_steps: int | None = None,
         callbacks: Sequence[Callback] = (), progress: bool | None = None,
-        **settings: Any) -> FitResult:
+        sample_weight: Any = None, **settings: Any) -> FitResult:
     """Train a network from scratch, from ``initial_state``, or from a checkpoint.
 
     Args:
@@ -235,6 +232,11 @@ def fit(config: RunConfig | Any, x: Any, y: Any, *, validation_data: tuple[Any, 
         max_steps: stop once ``state.step`` reaches this (the run can be continued).
         callbacks: ``Callback`` objects told of every step and epoch.
         progress: show a tqdm bar; None shows it when stderr is a terminal.
+        sample_weight: (n_samples,) non-negative weights of the training samples: the
+            loss becomes the weighted mean ``sum(w * loss) / sum(w)`` over the training
+            set (each batch's loss scaled by the same constant, so a batch's gradient is
+            an unbiased part of it), and the history's training metrics are weighted too.
+            Validation metrics stay unweighted. None weighs every sample equally.
         **settings: fields of ``RunConfig`` (``optimizer``, ``epochs``, ``batch_size``,
             ``seed``, ``dtype``, ``loss``, ``l2``, ...): they build the run's config, or
             replace fields of a given one.
@@ -249,13 +251,15 @@ def fit(config: RunConfig | Any, x: Any, y: Any, *, validation_data: tuple[Any, 
     """
     config = _run_config(config, settings)
     checks.check("max_steps", max_steps, checks.optional(checks.integer(0)))
-    data = _validated_data(config, x, y, validation_data)
+    data = _validated_data(config, x, y, validation_data, sample_weight)
     if initial_state is not None and resume:
         raise ValueError("pass either initial_state or resume=True, not both")
     if resume and checkpointer is None:
         raise ValueError("resume=True needs a checkpointer to resume from")
-    data_print = fingerprint({"x": data.x, "y": data.y, "x_val": data.x_val,
-                              "y_val": data.y_val})
+    arrays = {"x": data.x, "y": data.y, "x_val": data.x_val, "y_val": data.y_val}
+    if data.weights is not None:   # only then: unweighted runs keep their old fingerprint
+        arrays["sample_weight"] = data.weights
+    data_print = fingerprint(arrays)
     limit = config.epochs * data.n_batches
     limit = limit if max_steps is None else min(max_steps, limit)
     hooks = [*callbacks, *([checkpointer] if checkpointer is not None else []),

@@ -15,13 +15,17 @@ from purenet.core.validate import check_targets, check_x
 Array = np.ndarray
 
 
-def count_correct(loss: str, A: Array, y: Array) -> float:
-    """Correctly classified samples in a batch (0.0 for regression losses)."""
+def count_correct(loss: str, A: Array, y: Array, weights: Array | None = None) -> float:
+    """Correctly classified samples in a batch (0.0 for regression losses); with
+    ``weights``, each sample counts as its weight."""
     if loss == "categorical_crossentropy":
         labels = y if y.ndim == 1 else y.argmax(axis=1)
-        return float(np.count_nonzero(A.argmax(axis=1) == labels))
+        hits = A.argmax(axis=1) == labels
+        return float(np.count_nonzero(hits) if weights is None else weights @ hits)
     if loss == "binary_crossentropy":
-        return float(np.count_nonzero((A > 0.5) == (y > 0.5))) / A.shape[1]
+        hits = (A > 0.5) == (y > 0.5)
+        count = np.count_nonzero(hits) if weights is None else weights @ hits.sum(axis=1)
+        return float(count) / A.shape[1]
     return 0.0
 
 

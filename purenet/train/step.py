@@ -13,7 +13,8 @@ from purenet.core.network import objective
 from purenet.core.records import Batch, tree_leaves
 from purenet.core.validate import check_targets, check_x
 from purenet.errors import NonFiniteError
-from purenet.optim import apply_updates
+from purenet.core.workspace import FRESH, Workspace
+from purenet.optim.optimizers import optimizer_step
 from purenet.train.metrics import count_correct
 from purenet.train.state import EpochTotals, TrainState
 from purenet.train.config import RunConfig
@@ -41,8 +42,12 @@ def _non_finite(what: str, tree: Any) -> list[str]:
 
 def _all_finite(tree: Any) -> bool:
     # A reduction per array is far cheaper than isfinite over it (NaN and inf survive
-    # it); vdot is the fastest one, and the sum decides when vdot alone overflows.
-    return all(np.isfinite(np.vdot(a, a)) or np.isfinite(a.sum()) for a in tree_leaves(tree))
+    # it); vdot is the fastest one, and the sum decides when vdot alone overflows. One
+    # total over all arrays makes the common case a single test.
+    leaves = tree_leaves(tree)
+    if math.isfinite(sum(float(np.vdot(a, a)) for a in leaves)):
+        return True
+    return all(math.isfinite(np.vdot(a, a)) or math.isfinite(a.sum()) for a in leaves)
 
 
 def _diverged(step: int, problems: list[str]) -> NonFiniteError:
@@ -52,26 +57,41 @@ def _diverged(step: int, problems: list[str]) -> NonFiniteError:
         "(optim.clip_by_global_norm) or standardise the inputs")
 
 
-def take_step(state: TrainState, x: Array, y: Array, config: RunConfig
+def take_step(state: TrainState, x: Array, y: Array, config: RunConfig,
+              weights: Array | None = None, workspace: Workspace = FRESH
               ) -> tuple[TrainState, StepMetrics]:
-    """``train_step`` on arrays already validated (``fit``'s hot path).
+    """``train_step`` on arrays already validated, its arrays from ``workspace``: fresh
+    ones for ``train_step``, the step engine's own for ``fit`` (``purenet.train.engine``).
 
     Args:
         state: the state before the step.
         x: (n_samples, input_dim) from ``check_x``.
         y: targets from ``check_targets`` for ``config.loss``.
         config: the run's settings; uses ``loss``, ``l2`` and ``optimizer``.
+        weights: the batch's sample weights, scaled to mean 1 over the training set
+            (``losses.normalised_weights``), or None.
+        workspace: where the kernels write (``purenet.core.workspace``).
     """
     params = state.params
-    value, A, grads = objective(params, x, y, config.loss, config.l2, (state.seed, state.step))
-    if not (math.isfinite(value) and _all_finite(grads)):
+    value, A, grads = objective(params, x, y, config.loss, config.l2, (state.seed, state.step),
+                                weights=weights, workspace=workspace)
+    # An update_into kernel turns every NaN or inf gradient entry into a NaN or inf
+    # parameter (inf * 0 is NaN; clip_by_value, which could hide one, has no kernel), so
+    # with one the gradients need a look only when the new parameters fail the check.
+    # Either way the step's new arrays are its own: the state before it stays intact.
+    optimizer = config.optimizer
+    if not (math.isfinite(value) and (optimizer.update_into or _all_finite(grads))):
         raise _diverged(state.step, ([] if math.isfinite(value) else [f"the loss is {value}"])
                         + _non_finite("the gradient", grads))
-    updates, opt_state = config.optimizer.update(grads, state.opt_state, params)
-    new_params = apply_updates(params, updates)
-    if not _all_finite(new_params):   # finite gradients, but a step too large to represent
-        raise _diverged(state.step, _non_finite("the updated parameters", new_params))
-    metrics = StepMetrics(value, count_correct(config.loss, A, y), len(x))
+    with np.errstate(over="ignore", invalid="ignore"):   # reported below, by layer
+        new_params, opt_state = optimizer_step(optimizer, grads, state.opt_state, params,
+                                               workspace)
+    if not _all_finite(new_params):
+        # Non-finite gradients first (as the check before the update reports them), else
+        # finite ones but a step too large to represent.
+        raise _diverged(state.step, _non_finite("the gradient", grads)
+                        or _non_finite("the updated parameters", new_params))
+    metrics = StepMetrics(value, count_correct(config.loss, A, y, weights), len(x))
     totals = state.totals
     new = attrs.evolve(
         state, step=state.step + 1, batch_index=state.batch_index + 1,

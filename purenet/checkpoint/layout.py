@@ -1,5 +1,8 @@
-"""Format 2 written: a state's arrays by name, the ``meta`` record, and the HDF5 image
-(see ``format.py`` for the layout as a table of names; ``read_v2.py`` reads it back)."""
+"""The HDF5 layout of formats 2 and 3, and its writer: a state's arrays by name, the
+``meta`` record, and the HDF5 image built from a cached template (see ``format.py`` for the
+layout as a table of names). Format 3 puts the same records and a table of the arrays'
+places in a manifest before the image (``manifest.py``), which is all purenet reads back;
+``read_v2.py`` reads format 2 files, whose HDF5 structure is all they have."""
 
 from __future__ import annotations
 
@@ -18,57 +21,15 @@ import numpy as np
 
 from purenet import __version__
 from purenet.checkpoint import machine
+from purenet.checkpoint import manifest
 from purenet.checkpoint.sealed import FORMAT_VERSION, HDF5_SIGNATURE, USERBLOCK_SIZE
-from purenet.core.records import Grads, Params
+from purenet.checkpoint.state_arrays import state_arrays
 from purenet.train.config import RunConfig
 from purenet.train.state import HISTORY_COLUMNS, TrainState
 
 FORMAT_NAME = "purenet-checkpoint"
 _IMAGES = itertools.count()
-ALIGNMENT = 64
-FLOATS = (np.dtype("float32"), np.dtype("float64"))   # native order, as written
-
-
-# --- the arrays of a state, by name ---------------------------------------------------
-
-
-def _tree_arrays(tree: Params | Grads, prefix: str) -> list[tuple[str, np.ndarray]]:
-    return [(f"{prefix}/{name}{i}", getattr(layer, name))
-            for i, layer in enumerate(tree.layers) for name in ("W", "b")]
-
-
-def _record_meta(record: Any, prefix: str, arrays: list) -> dict[str, Any]:
-    """The record as JSON-able data; its trees' arrays are appended to ``arrays`` and
-    stand in the data as their group's path."""
-    out: dict[str, Any] = {"record": type(record).__name__}
-    for field in attrs.fields(type(record)):
-        value = getattr(record, field.name)
-        if isinstance(value, (Grads, Params)):
-            arrays += _tree_arrays(value, f"{prefix}/{field.name}")
-            out[field.name] = f"{prefix}/{field.name}"
-        elif isinstance(value, tuple):
-            out[field.name] = [_record_meta(item, f"{prefix}/{field.name}/{i}", arrays)
-                               for i, item in enumerate(value)]
-        else:
-            out[field.name] = value.item() if isinstance(value, np.generic) else value
-    return out
-
-
-def state_arrays(state: TrainState) -> tuple[list[tuple[str, np.ndarray]], dict[str, Any]]:
-    """Every array of the state with its dataset path (history excluded), and the
-    optimizer state record's data."""
-    arrays = _tree_arrays(state.params, "/params")
-    record = _record_meta(state.opt_state, "/optimizer", arrays)
-    early = state.early_stopping
-    if early is not None and early.best_params is not None:
-        arrays += _tree_arrays(early.best_params, "/early_stopping/best_params")
-    return arrays, record
-
-
-def non_finite_arrays(state: TrainState) -> list[str]:
-    """The file paths (e.g. ``/params/W1``) of the state's arrays that hold NaN or inf:
-    parameters, optimizer state, and early stopping's best parameters."""
-    return [name for name, array in state_arrays(state)[0] if not np.isfinite(array).all()]
+ALIGNMENT = manifest.ALIGNMENT
 
 
 # --- writing --------------------------------------------------------------------------
@@ -94,10 +55,14 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat()
 
 
-def _meta(state: TrainState, record: dict[str, Any]) -> dict[str, Any]:
+def _meta(state: TrainState, record: dict[str, Any],
+          provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``meta`` record; ``provenance`` (``created``, ``environment``, ``upgraded_from``)
+    is given when the state comes from an older file, whose facts it keeps."""
     early = state.early_stopping
+    provenance = provenance or {}
     return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
-            "purenet_version": __version__, "created": _now(),
+            "purenet_version": __version__, "created": provenance.get("created") or _now(),
             "step": state.step, "epoch": state.epoch, "batch_index": state.batch_index,
             "seed": state.seed, "stopped": state.stopped,
             "architecture": state.params.architecture.to_dicts(),
@@ -105,7 +70,9 @@ def _meta(state: TrainState, record: dict[str, Any]) -> dict[str, Any]:
             "early_stopping": None if early is None else {
                 "best": early.best, "best_epoch": early.best_epoch, "wait": early.wait,
                 "best_params": early.best_params is not None},
-            "optimizer_state": record, "environment": machine.environment()}
+            "optimizer_state": record,
+            "environment": provenance.get("environment") or machine.environment(),
+            "upgraded_from": provenance.get("upgraded_from")}
 
 
 def _plain(value: Any) -> Any:
@@ -123,7 +90,8 @@ def _capacity(length: int) -> int:
     return max(MIN_JSON_CAPACITY, 1 << max(length - 1, 0).bit_length())
 
 
-def _contents(state: TrainState, config: RunConfig, experiment: Any, data: Any
+def _contents(state: TrainState, config: RunConfig, experiment: Any, data: Any,
+              provenance: dict[str, Any] | None = None
               ) -> tuple[list[tuple[str, np.ndarray]], list[bytes]]:
     """Every dataset of the file (path, C-contiguous array), history included, and the
     four JSON attributes' UTF-8 texts, unpadded."""
@@ -133,7 +101,7 @@ def _contents(state: TrainState, config: RunConfig, experiment: Any, data: Any
                for column in HISTORY_COLUMNS]
     arrays = [(path, np.ascontiguousarray(array)) for path, array in arrays]
     texts = [_dumps(value).encode("utf-8") for value in
-             (_meta(state, record), config.to_dict(), experiment, data)]
+             (_meta(state, record, provenance), config.to_dict(), experiment, data)]
     return arrays, texts
 
 
@@ -141,15 +109,17 @@ def _layout(arrays: list[tuple[str, np.ndarray]]) -> tuple:
     return tuple((path, array.shape, array.dtype.str) for path, array in arrays)
 
 
-def _build(arrays: list[tuple[str, np.ndarray]], attributes: list[str]) -> tuple[bytes, h5py.File]:
+def _build(arrays: list[tuple[str, np.ndarray]], attributes: list[str],
+           userblock: int) -> tuple[bytes, h5py.File]:
     """The HDF5 file built in memory with h5py (HDF5's core driver; about twice as fast as
-    h5py's Python file objects), and the file, still open (the caller closes it)."""
+    h5py's Python file objects) after a user block of ``userblock`` bytes, and the file,
+    still open (the caller closes it). The image returned starts at the superblock."""
     name = f"purenet-{os.getpid()}-{threading.get_ident()}-{next(_IMAGES)}.h5"
     # One block for the whole file (the default 64 KiB increments cost 2.5x in reallocs);
     # datasets on 64-byte boundaries, so a reader can use them in place, aligned.
     size = sum(array.nbytes for _, array in arrays) + sum(map(len, attributes)) + (1 << 20)
     f = h5py.File(name, "w", driver="core", backing_store=False, block_size=size,
-                  userblock_size=USERBLOCK_SIZE, libver="latest", alignment_threshold=1,
+                  userblock_size=userblock, libver="latest", alignment_threshold=1,
                   alignment_interval=ALIGNMENT)
     try:
         for key, text in zip(JSON_ATTRIBUTES, attributes):
@@ -165,10 +135,10 @@ def _build(arrays: list[tuple[str, np.ndarray]], attributes: list[str]) -> tuple
     except BaseException:
         f.close()
         raise
-    # The image starts at the superblock (HDF5 leaves the user block out of it; ``sealed``
-    # puts the header there), or, in some HDF5 versions, holds the empty user block.
+    # The image starts at the superblock (HDF5 leaves the user block out of it; the header
+    # and the manifest go there), or, in some HDF5 versions, holds the empty user block.
     if image[:len(HDF5_SIGNATURE)] != HDF5_SIGNATURE:
-        image = image[USERBLOCK_SIZE:]
+        image = image[userblock:]
     return image, f
 
 
@@ -176,34 +146,34 @@ def _padded(texts: list[bytes], capacities: tuple[int, ...]) -> list[bytes]:
     return [text.ljust(capacity) for text, capacity in zip(texts, capacities)]
 
 
-def full_image(state: TrainState, config: RunConfig, experiment: Any, data: Any,
-               capacities: tuple[int, ...] | None = None) -> bytes:
-    """The body of the file, built with h5py from scratch (no template): what
-    ``body_chunks`` sends, byte for byte, given the same ``capacities``."""
-    arrays, texts = _contents(state, config, experiment, data)
-    capacities = capacities or tuple(_capacity(len(text)) for text in texts)
-    image, f = _build(arrays, [t.decode("utf-8") for t in _padded(texts, capacities)])
-    f.close()
-    return image
-
-
 @attrs.frozen(eq=False)
 class _Template:
-    """The body of a layout's file, and where its arrays and JSON texts go."""
+    """The HDF5 image of a layout's file, where its arrays and JSON texts go, and the
+    size of the user block it was built after (the header and the manifest fill it)."""
 
     image: bytes
     capacities: tuple[int, ...]
-    # (offset in the body, index of the array or -1 - index of the JSON text), by offset
+    userblock: int
+    # (offset in the image, index of the array or -1 - index of the JSON text), by offset
     places: tuple[tuple[int, int], ...]
 
+    def offsets(self, count: int) -> list[int | None]:
+        """Each array's offset in the file (None for an array of no bytes)."""
+        found: list[int | None] = [None] * count
+        for at, index in self.places:
+            if index >= 0:
+                found[index] = self.userblock + at
+        return found
 
-def _template(arrays: list[tuple[str, np.ndarray]], capacities: tuple[int, ...]) -> _Template | None:
+
+def _template(arrays: list[tuple[str, np.ndarray]], capacities: tuple[int, ...],
+              userblock: int) -> _Template | None:
     """The template of these arrays' layout, with JSON attributes of ``capacities`` bytes;
     None when some array is not stored where it can be patched (never so far)."""
     token = secrets.token_hex(8)
     sentinels = [f"<purenet-{key}-{token}>".ljust(capacity, "#")
                  for key, capacity in zip(JSON_ATTRIBUTES, capacities)]
-    image, f = _build(arrays, sentinels)
+    image, f = _build(arrays, sentinels, userblock)
     try:
         places = []
         for index, (path, array) in enumerate(arrays):
@@ -212,7 +182,7 @@ def _template(arrays: list[tuple[str, np.ndarray]], capacities: tuple[int, ...])
             offset = f[path].id.get_offset()   # None unless stored contiguously
             if offset is None:
                 return None
-            places.append((offset - USERBLOCK_SIZE, index))
+            places.append((offset - userblock, index))
     finally:
         f.close()
     for index, sentinel in enumerate(sentinels):
@@ -226,7 +196,7 @@ def _template(arrays: list[tuple[str, np.ndarray]], capacities: tuple[int, ...])
         size = arrays[i][1].nbytes if i >= 0 else capacities[-1 - i]
         if at < 0 or at + size > next_at:
             return None
-    return _Template(image, capacities, tuple(places))
+    return _Template(image, capacities, userblock, tuple(places))
 
 
 _templates: collections.OrderedDict[tuple, _Template | None] = collections.OrderedDict()
@@ -234,21 +204,32 @@ _templates_lock = threading.Lock()
 _MISSING: Any = object()
 
 
-def _template_for(arrays: list[tuple[str, np.ndarray]], texts: list[bytes]) -> _Template | None:
+def _userblock(need: int) -> int:
+    """A user block for a header and manifest of ``need`` bytes: HDF5 wants a power of
+    two >= 512; a quarter more, so that a growing manifest seldom needs a new template."""
+    return max(2 * USERBLOCK_SIZE, 1 << (need + need // 4 - 1).bit_length())
+
+
+def _template_for(arrays: list[tuple[str, np.ndarray]], texts: list[bytes],
+                  need: int) -> _Template | None:
     """The cached template of this layout, rebuilt with larger capacities when a JSON text
-    outgrows its own."""
+    outgrows its own, or with a larger user block when the manifest (with the header,
+    ``need`` bytes) outgrows it."""
     layout = _layout(arrays)
     with _templates_lock:   # built under the lock: one build per layout, thread or not
         template = _templates.get(layout, _MISSING)
-        if template is None:   # a layout that cannot be patched: h5py builds each file
+        if template is None:   # a layout that cannot be patched
             return None
         if template is not _MISSING:
             _templates.move_to_end(layout)
-            if all(len(t) <= c for t, c in zip(texts, template.capacities)):
+            if all(len(t) <= c for t, c in zip(texts, template.capacities)) \
+                    and need <= template.userblock:
                 return template
-        before = (0,) * len(texts) if template is _MISSING else template.capacities
+        before = ((0,) * len(texts), 0) if template is _MISSING else (
+            template.capacities, template.userblock)
         template = _template(arrays, tuple(max(_capacity(len(t)), c)
-                                           for t, c in zip(texts, before)))
+                                           for t, c in zip(texts, before[0])),
+                             max(_userblock(need), before[1]))
         _templates[layout] = template
         while len(_templates) > _TEMPLATES_KEPT:
             _templates.popitem(last=False)
@@ -261,15 +242,10 @@ def clear_templates() -> None:
         _templates.clear()
 
 
-def body_chunks(state: TrainState, config: RunConfig, experiment: Any,
-                data: Any) -> list[bytes | memoryview]:
-    """The body of the state's file (from the superblock on) as a list of byte strings to
-    write in turn: slices of its layout's template, and between them the state's arrays
-    (their own memory, not copied) and JSON texts."""
-    arrays, texts = _contents(state, config, experiment, data)
-    template = _template_for(arrays, texts)
-    if template is None:   # no template for this layout: h5py builds the file
-        return [full_image(state, config, experiment, data)]
+def _patched(template: _Template, arrays: list[tuple[str, np.ndarray]],
+             texts: list[bytes]) -> list[bytes | memoryview]:
+    """The template's image as byte strings to write in turn: its slices, and between them
+    the arrays (their own memory, not copied) and the JSON texts, padded."""
     image, texts = memoryview(template.image), _padded(texts, template.capacities)
     chunks: list[bytes | memoryview] = []
     done = 0
@@ -282,6 +258,51 @@ def body_chunks(state: TrainState, config: RunConfig, experiment: Any,
     return chunks
 
 
+def _estimate(arrays: list[tuple[str, np.ndarray]], texts: list[bytes]) -> int:
+    """About the bytes of the header and manifest (its table's rows run to ~60 bytes)."""
+    return USERBLOCK_SIZE + sum(map(len, texts)) + sum(len(p) + 48 for p, _ in arrays) + 64
+
+
+def body_chunks(state: TrainState, config: RunConfig, experiment: Any, data: Any,
+                provenance: dict[str, Any] | None = None
+                ) -> tuple[list[bytes | memoryview], int]:
+    """The body of the state's file (everything after the header) as byte strings to write
+    in turn, and the length of the manifest that opens it: the manifest, NUL bytes to the
+    end of the user block, then the HDF5 image (slices of its layout's template, and
+    between them the state's arrays, not copied, and JSON texts).
+
+    Raises:
+        CheckpointError: the manifest would exceed ``manifest.MAX_BYTES``.
+    """
+    arrays, texts = _contents(state, config, experiment, data, provenance)
+    need = _estimate(arrays, texts)
+    while True:   # twice at most: a larger user block moves the arrays, not their order
+        template = _template_for(arrays, texts, need)
+        if template is None:
+            raise RuntimeError("HDF5 did not store every array contiguously; purenet cannot "
+                               "write this layout")
+        table = manifest.table(arrays, template.offsets(len(arrays)))
+        text = manifest.encode(texts, table)
+        need = USERBLOCK_SIZE + len(text)
+        if need <= template.userblock:
+            break
+    block = text + b"\0" * (template.userblock - need)
+    return [block, *_patched(template, arrays, texts)], len(text)
+
+
+def full_image(state: TrainState, config: RunConfig, experiment: Any, data: Any,
+               capacities: tuple[int, ...], userblock: int) -> bytes:
+    """The HDF5 image of the state's file built with h5py from scratch (no template): what
+    ``body_chunks`` sends after the user block, byte for byte, given the same
+    ``capacities`` and ``userblock``."""
+    arrays, texts = _contents(state, config, experiment, data)
+    image, f = _build(arrays, [t.decode("utf-8") for t in _padded(texts, capacities)],
+                      userblock)
+    f.close()
+    return image
+
+
 def image_of(state: TrainState, config: RunConfig, experiment: Any, data: Any) -> bytes:
-    """The body of the state's file as one byte string (``body_chunks`` joined)."""
-    return b"".join(body_chunks(state, config, experiment, data))
+    """The HDF5 image of the state's file (``body_chunks`` after the user block), joined."""
+    chunks, _ = body_chunks(state, config, experiment, data)
+    return b"".join(chunks[1:])

@@ -1,0 +1,163 @@
+"""The manifest of a format 3 file: the JSON records and the table of the arrays' places.
+
+It opens the body, right after the 512-byte header, in the HDF5 user block, which HDF5
+never interprets; the header gives its length and the body's digest covers it. It is
+
+    {"meta": {...}, "config": {...}, "experiment": ..., "data": ...,
+     "arrays": [["/params/W0", "<f4", [784, 512], 8192], ...]}
+
+the same four records as the HDF5 file's JSON attributes, and for every array its name,
+dtype, shape and byte offset in the file (null for an array of no bytes). purenet reads a
+format 3 file through the manifest alone: libhdf5 never parses a file purenet loads, so a
+file that would make it loop or allocate without bound cannot. Everything here is checked
+before a byte of array data is looked at.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from purenet.checkpoint.sealed import USERBLOCK_SIZE
+from purenet.errors import CheckpointError, CorruptCheckpointError
+
+KEYS = ("meta", "config", "experiment", "data", "arrays")
+MAX_BYTES = 16 << 20    # a 1000-layer chain of Adam states needs about 1 MB
+MAX_DEPTH = 64          # JSON nesting: purenet's own records nest 6 deep
+MAX_ARRAYS = 100_000
+ALIGNMENT = 64          # every array starts on a 64-byte boundary of the file
+DTYPES = {np.dtype(name).str: np.dtype(name) for name in ("float32", "float64")}
+
+
+# --- writing --------------------------------------------------------------------------
+
+
+def table(arrays: list[tuple[str, np.ndarray]], offsets: list[int | None]) -> list[list]:
+    """The rows of the arrays table: name, dtype, shape, offset in the file."""
+    return [[path, array.dtype.str, list(array.shape), offset]
+            for (path, array), offset in zip(arrays, offsets)]
+
+
+def encode(texts: list[bytes], rows: list[list]) -> bytes:
+    """The manifest, from the four records' JSON texts (``meta``, ``config``,
+    ``experiment``, ``data``, as the HDF5 attributes hold them) and the table.
+
+    Raises:
+        CheckpointError: it would exceed ``MAX_BYTES`` (a reader would refuse it).
+    """
+    parts = [b'{"%s": %s' % (KEYS[0].encode(), texts[0])]
+    parts += [b', "%s": %s' % (key.encode(), text) for key, text in zip(KEYS[1:], texts[1:])]
+    parts.append(b', "arrays": %s}' % json.dumps(rows, separators=(",", ":")).encode())
+    text = b"".join(parts)
+    if len(text) > MAX_BYTES:
+        sizes = ", ".join(f"{key} {len(t):,}" for key, t in zip(KEYS, texts))
+        raise CheckpointError(
+            f"the checkpoint's manifest would be {len(text):,} bytes, over the {MAX_BYTES:,} "
+            f"a checkpoint may hold (records: {sizes} bytes); keep the experiment and data "
+            "records small")
+    return text
+
+
+# --- reading --------------------------------------------------------------------------
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and dicts (iteratively: no recursion to bound)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                todo += [(v, depth + 1) for v in (item.values() if isinstance(item, dict) else item)]
+    return deepest
+
+
+def parse(image: bytearray, length: int, path: str) -> dict[str, Any]:
+    """The manifest of a verified image: a JSON object of exactly ``KEYS``, at most
+    ``MAX_BYTES`` long and ``MAX_DEPTH`` deep."""
+    if length > MAX_BYTES:
+        raise CorruptCheckpointError(f"{path}: its manifest is {length:,} bytes, over the "
+                                     f"{MAX_BYTES:,} a checkpoint's may be")
+    raw = bytes(memoryview(image)[USERBLOCK_SIZE:USERBLOCK_SIZE + length])
+    try:
+        found = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise CorruptCheckpointError(f"{path}: its manifest nests deeper than {MAX_DEPTH} "
+                                     "levels") from None
+    except ValueError as error:   # also bad UTF-8, and integers of over 4300 digits
+        raise CorruptCheckpointError(f"{path}: its manifest is not valid JSON ({error})"
+                                     ) from None
+    if _depth(found) > MAX_DEPTH:
+        raise CorruptCheckpointError(f"{path}: its manifest nests deeper than {MAX_DEPTH} levels")
+    if not isinstance(found, dict) or set(found) != set(KEYS):
+        keys = sorted(found) if isinstance(found, dict) else type(found).__name__
+        raise CorruptCheckpointError(f"{path}: its manifest must be an object with keys "
+                                     f"{list(KEYS)}, it has {keys}")
+    return found
+
+
+class Entry(NamedTuple):
+    """One array of the table, checked: where its bytes are in the file."""
+
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    offset: int | None
+    nbytes: int
+
+
+def _entry(row: Any, path: str) -> tuple[str, Entry]:
+    bad = CorruptCheckpointError(f"{path}: an arrays entry of its manifest is {row!r:.100}; "
+                                 "expected [name, dtype, shape, offset]")
+    if not isinstance(row, list) or len(row) != 4 or not isinstance(row[0], str):
+        raise bad
+    name, dtype, shape, offset = row
+    if dtype not in DTYPES:
+        raise CorruptCheckpointError(f"{path}: the array {name} has dtype {dtype!r:.20}; "
+                                     f"expected one of {sorted(DTYPES)}")
+    if not isinstance(shape, list) or not 1 <= len(shape) <= 2 or not all(
+            type(n) is int and 0 <= n < 2**62 for n in shape):
+        raise CorruptCheckpointError(f"{path}: the array {name} has shape {shape!r:.60}; "
+                                     "expected 1 or 2 non-negative integers")
+    nbytes = math.prod(shape) * DTYPES[dtype].itemsize   # exact: Python integers
+    if (offset is None) != (nbytes == 0) or not (offset is None or type(offset) is int):
+        raise CorruptCheckpointError(f"{path}: the array {name} has offset {offset!r:.30}; "
+                                     "expected an integer (null for an empty array)")
+    return name, Entry(DTYPES[dtype], tuple(shape), offset, nbytes)
+
+
+def checked_table(rows: Any, image_size: int, start: int, path: str) -> dict[str, Entry]:
+    """The arrays table by name, after checking every row: a known dtype, a 1- or 2-D
+    shape, an offset aligned, past ``start`` (the manifest's end) and with all its bytes
+    inside the file, no name twice, no two arrays overlapping."""
+    if not isinstance(rows, list) or len(rows) > MAX_ARRAYS:
+        raise CorruptCheckpointError(f"{path}: the manifest's arrays must be a list of at most "
+                                     f"{MAX_ARRAYS:,} entries")
+    entries: dict[str, Entry] = {}
+    for row in rows:
+        name, entry = _entry(row, path)
+        if name in entries:
+            raise CorruptCheckpointError(f"{path}: the manifest lists the array {name} twice")
+        if entry.offset is not None and (entry.offset % ALIGNMENT or entry.offset < start
+                                         or entry.offset + entry.nbytes > image_size):
+            raise CorruptCheckpointError(
+                f"{path}: the array {name} ({entry.nbytes:,} bytes at offset {entry.offset:,}) "
+                f"is not {ALIGNMENT}-byte aligned inside the file's {image_size:,} bytes "
+                f"after its manifest")
+        entries[name] = entry
+    placed = sorted((e.offset, e.nbytes, name) for name, e in entries.items() if e.offset)
+    for (at, size, name), (next_at, _, other) in zip(placed, placed[1:]):
+        if at + size > next_at:
+            raise CorruptCheckpointError(f"{path}: the arrays {name} and {other} overlap")
+    return entries
+
+
+def view(image: bytearray, entry: Entry) -> np.ndarray:
+    """The array of a checked entry: a view of the verified bytes, not a copy."""
+    if entry.offset is None:
+        return np.zeros(entry.shape, entry.dtype)
+    count = entry.nbytes // entry.dtype.itemsize
+    return np.frombuffer(image, entry.dtype, count, entry.offset).reshape(entry.shape)

@@ -1,0 +1,54 @@
+"""The arrays of a training state by their path in a checkpoint (``/params/W0``,
+``/optimizer/mu/b1``, ``/early_stopping/best_params/W0``), and the optimizer state record
+as JSON-able data whose trees stand as those paths."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+
+from purenet.core.records import Grads, Params
+from purenet.train.state import TrainState
+
+__all__ = ["non_finite_arrays", "state_arrays"]
+
+
+def _tree_arrays(tree: Params | Grads, prefix: str) -> list[tuple[str, np.ndarray]]:
+    return [(f"{prefix}/{name}{i}", getattr(layer, name))
+            for i, layer in enumerate(tree.layers) for name in ("W", "b")]
+
+
+def _record_meta(record: Any, prefix: str, arrays: list) -> dict[str, Any]:
+    """The record as JSON-able data; its trees' arrays are appended to ``arrays`` and
+    stand in the data as their group's path."""
+    out: dict[str, Any] = {"record": type(record).__name__}
+    for field in attrs.fields(type(record)):
+        value = getattr(record, field.name)
+        if isinstance(value, (Grads, Params)):
+            arrays += _tree_arrays(value, f"{prefix}/{field.name}")
+            out[field.name] = f"{prefix}/{field.name}"
+        elif isinstance(value, tuple):
+            out[field.name] = [_record_meta(item, f"{prefix}/{field.name}/{i}", arrays)
+                               for i, item in enumerate(value)]
+        else:
+            out[field.name] = value.item() if isinstance(value, np.generic) else value
+    return out
+
+
+def state_arrays(state: TrainState) -> tuple[list[tuple[str, np.ndarray]], dict[str, Any]]:
+    """Every array of the state with its dataset path (history excluded), and the
+    optimizer state record's data."""
+    arrays = _tree_arrays(state.params, "/params")
+    record = _record_meta(state.opt_state, "/optimizer", arrays)
+    early = state.early_stopping
+    if early is not None and early.best_params is not None:
+        arrays += _tree_arrays(early.best_params, "/early_stopping/best_params")
+    return arrays, record
+
+
+def non_finite_arrays(state: TrainState) -> list[str]:
+    """The file paths (e.g. ``/params/W1``) of the state's arrays that hold NaN or inf:
+    parameters, optimizer state, and early stopping's best parameters."""
+    return [name for name, array in state_arrays(state)[0] if not np.isfinite(array).all()]

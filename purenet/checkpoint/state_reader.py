@@ -1,0 +1,185 @@
+"""A ``TrainState`` rebuilt from a file's ``meta`` record and its arrays, every value
+checked as it is taken (formats 2 and 3 share it; ``read_v2`` and ``read_v3`` give the
+arrays).
+
+Every array is asked for with the shape the architecture gives it and the dtype of the run
+record, so its source can refuse it before reading a byte: a file cannot declare a
+3 GB dataset where the architecture allows a few KB, nor float64 parameters in a float32
+run. Counters are JSON integers in range, the early-stopping fields numbers of their kind,
+the optimizer state one of ``STATE_RECORDS`` with exactly its fields.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Protocol
+
+import attrs
+import numpy as np
+
+from purenet.core.records import Architecture, Dense, Grads, Params
+from purenet.errors import CorruptCheckpointError, UnsupportedCheckpointError
+from purenet.optim.states import STATE_RECORDS
+from purenet.train.config import RunConfig
+from purenet.train.state import HISTORY_COLUMNS, EarlyStoppingState, EpochTotals, History, TrainState
+
+MAX_LAYERS = 1000
+# The keys of ``meta`` (format 2 has no ``upgraded_from``).
+META_KEYS = ("format", "format_version", "purenet_version", "created", "step", "epoch",
+             "batch_index", "seed", "stopped", "architecture", "totals", "early_stopping",
+             "optimizer_state", "environment", "upgraded_from")
+TOTALS_KEYS = ("loss_sum", "correct", "samples")
+EARLY_KEYS = ("best", "best_epoch", "wait", "best_params")
+
+
+class ArraySource(Protocol):
+    def array(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """The array ``name``, refused unless it has this shape and dtype."""
+
+
+def is_int(value: Any) -> bool:
+    return type(value) is int
+
+
+def counter(meta: dict[str, Any], name: str, path: str, low: int = 0) -> int:
+    """A step, epoch, batch index or seed as the file holds it: a JSON integer in range."""
+    value = meta.get(name)
+    if not is_int(value) or not low <= value < 2**63:
+        raise CorruptCheckpointError(f"{path}: {name} must be an integer from {low} to "
+                                     f"2**63-1, the file holds {value!r:.60}")
+    return value
+
+
+def check_keys(record: Any, keys: tuple[str, ...], what: str, path: str) -> dict[str, Any]:
+    """``record`` as a dict with exactly ``keys``, or an error naming the difference."""
+    if not isinstance(record, dict) or set(record) != set(keys):
+        found = sorted(record) if isinstance(record, dict) else f"a {type(record).__name__}"
+        raise CorruptCheckpointError(f"{path}: {what} must have the keys {list(keys)}, the "
+                                     f"file has {found}")
+    return record
+
+
+def architecture(layers: Any, what: str, path: str) -> Architecture:
+    """An architecture of at most ``MAX_LAYERS`` layers (counted before any is built)."""
+    if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_LAYERS:
+        count = len(layers) if isinstance(layers, list) else f"a {type(layers).__name__}"
+        raise CorruptCheckpointError(f"{path}: {what} must list 1 to {MAX_LAYERS} layers "
+                                     f"(purenet's limit), the file has {count}")
+    try:
+        return Architecture.from_dicts(layers)
+    except (TypeError, ValueError) as error:
+        raise CorruptCheckpointError(f"{path}: {what} is not valid: {error}") from None
+
+
+class StateReader:
+    """Takes a state's arrays from ``source`` with the shapes and dtype the run gives them,
+    keeping track of the names taken."""
+
+    def __init__(self, source: ArraySource, path: str, config: RunConfig) -> None:
+        self.source, self.path = source, path
+        self.layers_spec = config.architecture.layers
+        self.architecture, self.dtype = config.architecture, config.np_dtype
+        self.read: set[str] = set()
+
+    def array(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        self.read.add(name)
+        return self.source.array(name, shape, dtype)
+
+    def layers(self, prefix: str) -> tuple[Dense, ...]:
+        return tuple(Dense(self.array(f"{prefix}/W{i}", (s.input_dim, s.output_dim), self.dtype),
+                           self.array(f"{prefix}/b{i}", (s.output_dim,), self.dtype))
+                     for i, s in enumerate(self.layers_spec))
+
+    def params(self, prefix: str) -> Params:
+        return Params(self.layers(prefix), self.architecture)
+
+    def record(self, data: Any, prefix: str, depth: int = 0) -> Any:
+        """The optimizer state record ``data`` describes (a chain's records nested)."""
+        if not isinstance(data, dict) or data.get("record") not in STATE_RECORDS or depth > 8:
+            raise UnsupportedCheckpointError(
+                f"{self.path}: unknown optimizer state record at {prefix}: {data!r:.80}")
+        cls = STATE_RECORDS[data["record"]]
+        names = [field.name for field in attrs.fields(cls)]
+        check_keys(data, ("record", *names), f"the optimizer state at {prefix}", self.path)
+        values = {}
+        for name in names:
+            value, at = data[name], f"{prefix}/{name}"
+            if value == at:
+                values[name] = Grads(self.layers(at))
+            elif isinstance(value, list) and name == "states":
+                values[name] = tuple(self.record(item, f"{at}/{i}", depth + 1)
+                                     for i, item in enumerate(value))
+            elif name == "count" and is_int(value) and 0 <= value < 2**63:
+                values[name] = value
+            else:
+                raise CorruptCheckpointError(f"{self.path}: the optimizer state's {at} is "
+                                             f"{value!r:.80}")
+        return cls(**values)
+
+    def history(self, epochs: int) -> History:
+        """One row per finished epoch: 1-D float64 columns of ``epochs`` entries."""
+        columns = {c: self.array(f"/history/{c}", (epochs,), np.dtype(np.float64)).tolist()
+                   for c in HISTORY_COLUMNS}
+        if any(e != int(e) for e in columns["epoch"] if math.isfinite(e)) \
+                or not all(map(math.isfinite, columns["epoch"])):   # before int() rounds it
+            raise CorruptCheckpointError(f"{self.path}: the history's epoch column holds a "
+                                         "fraction or a non-finite number")
+        columns["epoch"] = [int(e) for e in columns["epoch"]]
+        return History(**{c: tuple(v) for c, v in columns.items()})
+
+
+def _number(value: Any, what: str, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CorruptCheckpointError(f"{path}: {what} must be a number, the file holds "
+                                     f"{value!r:.40}")
+    return float(value)
+
+
+def _early(reader: StateReader, data: Any, epoch: int, path: str) -> EarlyStoppingState | None:
+    if data is None:
+        return None
+    data = check_keys(data, EARLY_KEYS, "early_stopping", path)
+    if not is_int(data["best_epoch"]) or not -1 <= data["best_epoch"] < max(epoch, 0) \
+            or not is_int(data["wait"]) or not 0 <= data["wait"] <= epoch \
+            or not isinstance(data["best_params"], bool):
+        raise CorruptCheckpointError(
+            f"{path}: early_stopping must hold best_epoch in [-1, epoch), wait in [0, epoch] "
+            f"and best_params true or false (epoch {epoch}), the file holds {data!r:.120}")
+    best = reader.params("/early_stopping/best_params") if data["best_params"] else None
+    return EarlyStoppingState(_number(data["best"], "early_stopping.best", path),
+                              data["best_epoch"], data["wait"], best)
+
+
+def _totals(data: Any, path: str) -> EpochTotals:
+    data = check_keys(data, TOTALS_KEYS, "totals", path)
+    if not is_int(data["samples"]) or data["samples"] < 0:
+        raise CorruptCheckpointError(f"{path}: totals.samples must be an integer >= 0, the "
+                                     f"file holds {data['samples']!r:.40}")
+    return EpochTotals(_number(data["loss_sum"], "totals.loss_sum", path),
+                       _number(data["correct"], "totals.correct", path), data["samples"])
+
+
+def read_state(meta: dict[str, Any], source: ArraySource, config: RunConfig,
+               path: str) -> tuple[TrainState, set[str]]:
+    """The state ``meta`` describes, its arrays from ``source``, and the array names taken.
+
+    ``meta``'s architecture must be the run record's; ``validity.check_state`` checks the
+    state against the run afterwards.
+    """
+    if architecture(meta.get("architecture"), "meta.architecture", path) != config.architecture:
+        raise CorruptCheckpointError(f"{path}: the architecture of its run record is not the "
+                                     "one of its parameters")
+    step, epoch, batch_index, seed = (counter(meta, name, path)
+                                      for name in ("step", "epoch", "batch_index", "seed"))
+    if not isinstance(meta.get("stopped"), bool):
+        raise CorruptCheckpointError(f"{path}: stopped must be true or false, the file holds "
+                                     f"{meta.get('stopped')!r:.40}")
+    reader = StateReader(source, path, config)
+    params = reader.params("/params")
+    opt_state = reader.record(meta.get("optimizer_state"), "/optimizer")
+    history = reader.history(epoch)
+    early = _early(reader, meta.get("early_stopping"), epoch, path)
+    state = TrainState(step=step, epoch=epoch, batch_index=batch_index, seed=seed,
+                       params=params, opt_state=opt_state, totals=_totals(meta.get("totals"), path),
+                       history=history, early_stopping=early, stopped=meta["stopped"])
+    return state, reader.read

@@ -1,0 +1,209 @@
+"""The estimators' parameters as purenet's run record: one ``RunConfig`` per fit.
+
+The parameters keep MLPClassifier's names and meanings wherever it has one; the tables here
+say how each becomes a field of the run record, so the estimators stay thin.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+import secrets
+from typing import Any, Callable, Mapping
+
+from purenet import optim
+from purenet.core.activations import ACTIVATIONS
+from purenet.core.records import Architecture, as_architecture
+from purenet.errors import SettingError
+from purenet.optim.schedules import SCHEDULES, schedule_from_config
+from purenet.train.config import RunConfig
+from purenet.train.state import EarlyStopping
+
+# MLPClassifier's activation names that purenet spells otherwise.
+ACTIVATION_NAMES = {"logistic": "sigmoid"}
+# The run record's fields named otherwise by the estimators, for error messages.
+PARAMETER_OF_FIELD = {"epochs": "max_iter", "seed": "random_state", "l2": "alpha",
+                      "architecture": "layers"}
+# The argument of each schedule that learning_rate_init fills when the schedule omits it.
+RATE_ARGUMENT = {"constant": "value", "step_decay": "init_value",
+                 "exponential_decay": "init_value", "warmup_cosine_decay": "peak_value"}
+AUTO_BATCH = 200   # MLPClassifier's batch_size="auto": min(200, n_samples)
+
+
+def _adam(p: Mapping[str, Any], rate: Any, extra: dict) -> optim.Optimizer:
+    return optim.adam(rate, b1=p["beta_1"], b2=p["beta_2"], eps=p["epsilon"], **extra)
+
+
+def _adamw(p: Mapping[str, Any], rate: Any, extra: dict) -> optim.Optimizer:
+    return optim.adamw(rate, b1=p["beta_1"], b2=p["beta_2"], eps=p["epsilon"], **extra)
+
+
+def _sgd(p: Mapping[str, Any], rate: Any, extra: dict) -> optim.Optimizer:
+    # MLPClassifier's solver="sgd" is SGD with (Nesterov) momentum 0.9 unless momentum=0.
+    if p["momentum"]:
+        return optim.momentum(rate, momentum=p["momentum"], nesterov=p["nesterovs_momentum"])
+    return optim.sgd(rate)
+
+
+# optimizer name -> (builder, the purenet factory whose extra arguments optimizer_params
+# may set: those MLPClassifier has no name for).
+OPTIMIZERS: dict[str, tuple[Callable, Callable]] = {
+    "adam": (_adam, optim.adam),
+    "adamw": (_adamw, optim.adamw),
+    "sgd": (_sgd, optim.sgd),
+    "rmsprop": (lambda p, rate, extra: optim.rmsprop(rate, **extra), optim.rmsprop),
+    "adagrad": (lambda p, rate, extra: optim.adagrad(rate, **extra), optim.adagrad),
+}
+# Arguments set through the estimator's own parameters, so not through optimizer_params.
+_NAMED = {"learning_rate", "b1", "b2", "eps"}
+
+
+def _learning_rate(p: Mapping[str, Any]) -> Any:
+    schedule, rate = p["schedule"], p["learning_rate_init"]
+    if schedule is None:
+        return rate
+    if not isinstance(schedule, Mapping):
+        raise TypeError("schedule must be None or a dict in the form of an experiment file's "
+                        "[optimizer.learning_rate] table, e.g. {'schedule': "
+                        "'exponential_decay', 'decay_rate': 0.5, 'transition_steps': 1000}; got "
+                        f"{type(schedule).__name__}")
+    key = RATE_ARGUMENT.get(schedule.get("schedule"))
+    plain = {key: rate, **schedule} if key else dict(schedule)
+    try:
+        return schedule_from_config(plain)
+    except SettingError as error:
+        raise ValueError(f"schedule: {error}; schedules are {sorted(SCHEDULES)}") from None
+
+
+def optimizer(p: Mapping[str, Any]) -> optim.Optimizer:
+    """The optimizer the parameters describe."""
+    name = p["optimizer"]
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer={name!r} is unknown; expected one of {sorted(OPTIMIZERS)}")
+    build, factory = OPTIMIZERS[name]
+    extra = dict(p["optimizer_params"] or {})
+    allowed = sorted(set(inspect.signature(factory).parameters) - _NAMED)
+    unknown = sorted(set(extra) - set(allowed))
+    if unknown:
+        raise ValueError(f"optimizer_params {unknown} are not arguments of {name}; it takes "
+                         f"{allowed} there (the learning rate, betas and epsilon have their "
+                         "own parameters)")
+    try:
+        return build(p, _learning_rate(p), extra)
+    except SettingError as error:
+        raise ValueError(f"optimizer {name}: {error}") from None
+
+
+def hidden_sizes(value: Any) -> tuple[int, ...]:
+    """``hidden_layer_sizes`` as a tuple of ints >= 1 (one int means one layer)."""
+    sizes = (value,) if isinstance(value, numbers.Integral) else value
+    try:
+        sizes = tuple(sizes)
+    except TypeError:
+        sizes = None
+    if sizes is None or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool)
+                                and s >= 1 for s in sizes):
+        raise ValueError(f"hidden_layer_sizes must be an int >= 1 or a tuple of them, got "
+                         f"{value!r}")
+    return tuple(int(s) for s in sizes)
+
+
+def architecture(p: Mapping[str, Any], n_features: int, n_outputs: int, output: str
+                 ) -> Architecture:
+    """The network: ``layers`` as given (checked against the data), or
+    ``hidden_layer_sizes`` layers of ``activation`` with ``dropout``, then the output."""
+    if p["layers"] is not None:
+        return _given_layers(p["layers"], n_features, n_outputs, output)
+    activation = ACTIVATION_NAMES.get(p["activation"], p["activation"])
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation={p['activation']!r} is unknown; expected one of "
+                         f"{sorted([*ACTIVATIONS, *ACTIVATION_NAMES])}")
+    sizes = [n_features, *hidden_sizes(p["hidden_layer_sizes"])]
+    layers = [{"input_dim": a, "output_dim": b, "activation": activation,
+               "dropout": p["dropout"]} for a, b in zip(sizes, sizes[1:])]
+    layers.append({"input_dim": sizes[-1], "output_dim": n_outputs, "activation": output})
+    try:
+        return Architecture.from_dicts(layers)
+    except SettingError as error:
+        raise ValueError(f"{'dropout' if 'dropout' in error.path else 'layers'}: "
+                         f"{error}") from None
+
+
+def _given_layers(layers: Any, n_features: int, n_outputs: int, output: str) -> Architecture:
+    try:
+        arch = as_architecture(layers)
+    except SettingError as error:
+        raise ValueError(f"layers: {error}") from None
+    expected = (n_features, n_outputs, output)
+    found = (arch.input_dim, arch.output_dim, arch.output_activation)
+    if found != expected:
+        raise ValueError(f"layers: the network takes {found[0]} features and ends in "
+                         f"{found[1]} {found[2]} unit(s), but this data needs input_dim="
+                         f"{n_features} and an output layer of {n_outputs} {output} unit(s)")
+    return arch
+
+
+def batch_size(value: Any, n_samples: int) -> int:
+    """``batch_size``: "auto" is min(200, n_samples); larger than the data is clipped."""
+    if isinstance(value, str) and value == "auto":
+        return min(AUTO_BATCH, n_samples)
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f'batch_size must be "auto" or an int >= 1, got {value!r}')
+    return min(int(value), n_samples)
+
+
+def max_iter(value: Any) -> int:
+    """``max_iter``: the epochs one fit trains, an int >= 1."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"max_iter must be an int >= 1 (epochs to train), got {value!r}")
+    return int(value)
+
+
+def seed(random_state: Any) -> int:
+    """An int seed from ``random_state``: itself, or (None) a fresh one from the OS."""
+    if random_state is None:
+        return secrets.randbits(63)
+    if not isinstance(random_state, numbers.Integral) or isinstance(random_state, bool) \
+            or not 0 <= random_state < 2**63:
+        raise ValueError("random_state must be None or an int in [0, 2**63) (purenet derives "
+                         "all randomness from one seed; a RandomState cannot be replayed), got "
+                         f"{random_state!r}")
+    return int(random_state)
+
+
+def stopping(p: Mapping[str, Any], monitor: str) -> EarlyStopping | None:
+    """MLPClassifier's stopping rule: stop once ``monitor`` (training loss, or a validation
+    metric with ``early_stopping``) missed ``tol`` more than ``n_iter_no_change`` epochs in
+    a row; None (never stop early) when ``n_iter_no_change`` is None."""
+    if p["n_iter_no_change"] is None:
+        if p["early_stopping"]:
+            raise ValueError("early_stopping=True needs n_iter_no_change, an int >= 1")
+        return None
+    n, tol = p["n_iter_no_change"], p["tol"]
+    if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n_iter_no_change must be an int >= 1 or None, got {n!r}")
+    if not isinstance(tol, numbers.Real) or isinstance(tol, bool) or not tol >= 0:
+        raise ValueError(f"tol must be a number >= 0, got {tol!r}")
+    # MLPClassifier stops when its count of epochs without improvement exceeds
+    # n_iter_no_change, i.e. at the (n_iter_no_change + 1)-th.
+    return EarlyStopping(monitor=monitor, patience=int(n) + 1, min_delta=float(tol),
+                         restore_best=bool(p["early_stopping"]))
+
+
+def run_config(p: Mapping[str, Any], arch: Architecture, loss: str, n_samples: int,
+               epochs: int, run_seed: int, early: EarlyStopping | None) -> RunConfig:
+    """The run record of one fit on ``n_samples`` training samples."""
+    batch = batch_size(p["batch_size"], n_samples)
+    alpha = p["alpha"]
+    if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not alpha >= 0:
+        raise ValueError(f"alpha must be a number >= 0, got {alpha!r}")
+    try:
+        # MLPClassifier adds alpha/2 * sum(W**2) / batch_size to each batch's mean loss;
+        # purenet's l2 is the coefficient on the mean loss itself.
+        return RunConfig(arch, optimizer=optimizer(p), epochs=epochs, batch_size=batch,
+                         seed=run_seed, dtype=p["dtype"], loss=loss, init=p["init"],
+                         l2=float(alpha) / batch, shuffle=p["shuffle"], early_stopping=early,
+                         threads=p["threads"])
+    except SettingError as error:
+        name = PARAMETER_OF_FIELD.get(error.path[0], error.path[0]) if error.path else ""
+        raise ValueError(f"{name}: {error.problem}" if name else str(error)) from None

@@ -1,0 +1,85 @@
+"""``purenet upgrade`` and ``purenet.checkpoint.upgrade_checkpoint``: format 1 and 2 files
+rewritten as format 3, verified before they replace anything; a failure changes nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+import purenet as pn
+from purenet.checkpoint import upgrade_checkpoint
+from purenet.checkpoint.sealed import header_version
+from purenet.cli.commands import main
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+V1, V2 = (os.path.join(DATA, f"v{v}-step-00000007.h5") for v in (1, 2))
+
+
+def copied(source: str, directory) -> str:
+    path = os.path.join(directory, "step-00000007.h5")
+    shutil.copy(source, path)
+    return path
+
+
+def contents(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+@pytest.mark.parametrize("source", [V1, V2], ids=["v1", "v2"])
+def test_an_old_file_is_rewritten_in_place_as_format_3(tmp_path, source):
+    path = copied(source, tmp_path)
+    before = pn.load_checkpoint(path)
+    done = upgrade_checkpoint(path)
+    assert done.written and (done.from_version, done.to_version, done.step) == (
+        before.format_version, 3, 7)
+    assert header_version(path) == 3
+    after = pn.load_checkpoint(path)
+    assert after.format_version == 3 and after.params_digest == before.params_digest
+    assert after.created == before.created and after.environment == before.environment
+    assert after.config.to_dict() == before.config.to_dict()
+    assert sorted(os.listdir(tmp_path)) == ["step-00000007.h5"]   # no temp file left
+
+
+def test_output_dry_run_and_current_files(tmp_path):
+    output = str(tmp_path / "new.h5")
+    done = upgrade_checkpoint(V1, output)
+    assert done.output == output and header_version(output) == 3 and header_version(V1) == 1
+    with pytest.raises(pn.CheckpointError, match="exists already"):
+        upgrade_checkpoint(V2, output)
+    again = upgrade_checkpoint(output)   # current already: verified, left alone
+    assert not again.written and again.from_version == again.to_version == 3
+    path = copied(V2, tmp_path)
+    before = contents(path)
+    assert not upgrade_checkpoint(path, dry_run=True).written
+    assert contents(path) == before and sorted(os.listdir(tmp_path)) == ["new.h5", "step-00000007.h5"]
+
+
+def test_a_damaged_file_is_refused_and_left_as_it_was(tmp_path):
+    path = copied(V2, tmp_path)
+    with open(path, "r+b") as fh:
+        fh.seek(os.path.getsize(path) // 2)
+        byte = fh.read(1)
+        fh.seek(-1, 1)
+        fh.write(bytes([byte[0] ^ 1]))
+    before = contents(path)
+    with pytest.raises(pn.CorruptCheckpointError, match="digest"):
+        upgrade_checkpoint(path)
+    assert contents(path) == before and os.listdir(tmp_path) == ["step-00000007.h5"]
+
+
+def test_the_command_upgrades_a_directory_and_reports_failures(tmp_path, capsys):
+    copied(V2, tmp_path)
+    shutil.copy(V1, tmp_path / "step-00000003.h5")
+    assert main(["upgrade", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "step-00000003.h5: format 1 -> 3 (step 7), rewritten and verified" in out
+    assert "step-00000007.h5: format 2 -> 3 (step 7), rewritten and verified" in out
+    (tmp_path / "step-00000009.h5").write_bytes(b"not a checkpoint")
+    assert main(["upgrade", str(tmp_path / "step-00000007.h5"),
+                 str(tmp_path / "step-00000009.h5")]) == 1
+    captured = capsys.readouterr()
+    assert "format 3 already" in captured.out
+    assert "purenet: error:" in captured.err and "step-00000009.h5" in captured.err
