@@ -25,7 +25,7 @@ from purenet.train.loop import fit
 from purenet.train.state import TrainState
 
 
-class _Replay(Callback):
+class Replay(Callback):
     """What ``fit`` resumes from: a checkpoint (or the start), after checking the run's
     data against the one the checkpoints were trained on. It saves nothing."""
 
@@ -86,7 +86,7 @@ def state_at(directory: str | os.PathLike, step: int, x: Any, y: Any,
     if step > end:
         raise ValueError(f"step {step} lies past the end of the run in {directory}, which "
                          f"ends at step {end}; choose a step from 0 to {end}")
-    replay = _Replay(directory, _base(directory, step), newest.data)
+    replay = Replay(directory, _base(directory, step), newest.data)
     result = fit(config, x, y, validation_data=validation_data, checkpointer=replay,
                  resume=True, max_steps=step, progress=False)
     return result.state

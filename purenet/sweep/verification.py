@@ -14,7 +14,7 @@ import attrs
 
 from purenet.checkpoint.format import Checkpoint, read_checkpoint
 from purenet.checkpoint.policy import checkpoint_files, checkpoints_directory, newest_valid
-from purenet.checkpoint.rewind import _Replay
+from purenet.checkpoint.rewind import Replay
 from purenet.core.records import params_digest
 from purenet.errors import CheckpointError, CheckpointNotFoundError
 from purenet.experiment.readrun import read_run
@@ -77,7 +77,7 @@ def verify(run_dir: str | os.PathLike, from_step: int | None = None) -> Verifica
     x, y, validation = fit_arrays(run.experiment, prepare_data(run.experiment))
     start = time.perf_counter()
     result = fit(newest.config, x, y, validation_data=validation, resume=True,
-                 checkpointer=_Replay(directory, base, newest.data),
+                 checkpointer=Replay(directory, base, newest.data),
                  max_steps=newest.state.step, progress=False)
     return Verification(run_dir, 0 if base is None else base.state.step, newest.state.step,
                         newest.params_digest, params_digest(result.state.params),
