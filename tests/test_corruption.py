@@ -74,6 +74,23 @@ def test_every_single_bit_flip_is_detected(sealed, tmp_path):
     assert len(reports) >= 100
 
 
+def test_every_bit_of_the_header_crc_line_counts(sealed, tmp_path):
+    """Bit 5 turns a hex letter into its capital ("a" -> "A"), which int(..., 16) reads as
+    the same number: each such flip in the CRC line, and a leading "+", is refused."""
+    start = sealed.index(b"header_crc32=") + len(b"header_crc32=")
+    letters = [i for i in range(start, start + 8) if chr(sealed[i]) in "abcdef"]
+    variants = []
+    for i in letters:
+        damaged = bytearray(sealed)
+        damaged[i] ^= 0x20
+        variants.append(bytes(damaged))
+    assert sealed[start + 8:start + 10] == b"\n\0"   # "+" in front, one NUL of padding less
+    variants.append(sealed[:start] + b"+" + sealed[start:start + 9] + sealed[start + 10:])
+    paths = [_write(tmp_path / f"crc-{k}.h5", data) for k, data in enumerate(variants)]
+    for report in load_in_child(paths):
+        assert report["error"] == "CorruptCheckpointError", report
+
+
 def test_every_truncation_is_detected(sealed, tmp_path):
     lengths = [0, 1, USERBLOCK_SIZE, len(sealed) // 2, len(sealed) - 1]
     paths = [_write(tmp_path / f"cut-{n}.h5", sealed[:n]) for n in lengths]

@@ -151,11 +151,9 @@ def parse_header(path: str, head: bytes) -> dict[str, str]:
     crc_at = text.rfind(b"header_crc32=")
     if padding.strip(b"\0") or crc_at < 0 or not text.endswith(b"\n"):
         raise damaged
-    try:
-        crc = int(text[crc_at + len(b"header_crc32="):-1].decode("ascii"), 16)
-    except (UnicodeDecodeError, ValueError):
-        raise damaged from None
-    if crc != zlib.crc32(text[:crc_at]):
+    # Compared as text, exactly as written: int(..., 16) would take "A" for "a" (one flipped
+    # bit) and "+", "_" or spaces, leaving bits of the CRC line itself unchecked.
+    if text[crc_at:] != f"header_crc32={zlib.crc32(text[:crc_at]):08x}\n".encode():
         raise damaged
     fields = {}
     for line in text[len(MAGIC):crc_at].decode("ascii", "replace").splitlines():
