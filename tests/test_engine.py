@@ -280,3 +280,42 @@ def test_early_stopping_restores_best_params_that_were_never_overwritten():
     assert result.state.stopped
     best = result.state.early_stopping.best_epoch
     assert params_digest(result.state.params) == dict(ends.params[:best + 1])[best]
+
+
+@pytest.mark.parametrize("name,make", [("sgd", lambda: optim.sgd(10.0)),
+                                       ("momentum", lambda: optim.momentum(5.0, 0.9))])
+def test_the_guard_reports_divergence_alike_with_or_without_a_kernel(name, make):
+    # With a kernel (update_into) the gradients are checked after the update, without one
+    # before it: the same run must stop at the same step, with the same message, and keep
+    # the state before that step intact.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)) * 100
+    y = x @ np.array([1.0, -2.0, 3.0])
+    arch = [{"input_dim": 3, "output_dim": 16, "activation": "relu"},
+            {"input_dim": 16, "output_dim": 1, "activation": "identity"}]
+    outcomes = []
+    for optimizer in (make(), optim.chain(make())):
+        assert (optimizer.update_into is None) == (optimizer.name == "chain")
+        recorder = Recorder()
+        with pytest.raises(pn.NonFiniteError, match=r"diverged at step \d+") as info:
+            pn.fit(arch, x, y, optimizer=optimizer, epochs=50, batch_size=8, dtype="float64",
+                   callbacks=[recorder], progress=False)
+        assert [state_digest(s) for s in recorder.states] == recorder.digests
+        outcomes.append((str(info.value), recorder.digests[-1] if recorder.digests else None))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_a_step_too_large_to_represent_is_named_alike_with_or_without_a_kernel():
+    # Finite gradients, but updates that overflow float32: the new parameters fail.
+    x, y = data("softmax", "categorical_crossentropy")
+    messages = []
+    for optimizer in (optim.sgd(3e38), optim.chain(optim.sgd(3e38))):
+        config = RunConfig(arch("relu", "softmax"), optimizer, batch_size=BATCH,
+                           dtype="float32")
+        state = initial_state_for(config)
+        with pytest.raises(pn.NonFiniteError) as info:
+            pn.train_step(state, pn.Batch(x * 100, y), config)
+        messages.append(str(info.value))
+    assert "the updated parameters of layer" in messages[0]
+    assert "the gradient" not in messages[0]
+    assert messages[0] == messages[1]

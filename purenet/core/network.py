@@ -172,7 +172,7 @@ def _backward(params: Params, cache: Cache | Trace, y: Array, loss: str, l2: flo
         W = params.layers[i].W
         dW = np.matmul(cache.inputs[i].T, dZ, out=workspace.exposed(W.shape, dtype))
         if l2:
-            dW += W * W.dtype.type(l2)
+            dW += np.multiply(W, W.dtype.type(l2), out=workspace.scratch(("l2", i), W.shape, dtype))
         # add.reduce is what dZ.sum(axis=0) runs, without its Python wrapper.
         db = np.add.reduce(dZ, axis=0, out=workspace.exposed((W.shape[1],), dtype))
         grads[i] = Dense(freeze(dW), freeze(db))

@@ -59,12 +59,15 @@ def _alone_count() -> int:
     # The reference count `Pool.exposed` sees for an array only its pool list refers to
     # (list slot, loop variable, getrefcount's argument), measured the same way.
     arrays = [np.empty(0)]
-    for array in arrays:
+    for i in range(len(arrays)):
+        array = arrays[i]
         return sys.getrefcount(array)
     raise AssertionError("unreachable")
 
 
 _ALONE = _alone_count()
+# Reference counts mean "who holds it" on CPython only; elsewhere nothing is recycled.
+_RECYCLES = sys.implementation.name == "cpython"
 
 
 class Pool(Workspace):
@@ -87,10 +90,16 @@ class Pool(Workspace):
         return array
 
     def exposed(self, shape: tuple[int, ...], dtype: np.dtype) -> Array:
+        if not _RECYCLES:
+            return np.empty(shape, dtype)
         arrays = self._exposed.setdefault((shape, dtype), [])
-        for array in arrays:
+        for i in range(len(arrays)):
+            array = arrays[i]
             if sys.getrefcount(array) == _ALONE:   # no record, view or list holds it
                 array.setflags(write=True)          # it owns its memory: always allowed
+                # Least recently handed out first: that one is the likeliest to be free
+                # next time (double buffering finds it at the first look).
+                arrays.append(arrays.pop(i))
                 return array
         if len(arrays) >= _POOL_LIMIT:
             arrays.clear()    # all held elsewhere: their holders keep them alive

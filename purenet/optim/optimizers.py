@@ -2,10 +2,9 @@
 
 ``opt.init(params) -> state`` and ``opt.update(grads, state, params) -> (updates, state)``;
 ``apply_updates(params, updates)`` adds them. SGD, momentum, Adam and AdamW are built on one
-kernel each, ``update_into``, that writes the updates into arrays it is given and takes its
-new state's arrays from a workspace (``purenet.core.workspace``): ``update`` hands it fresh
-ones, ``fit``'s step engine its own, with the same numbers bit for bit. Update rules are PyTorch's ``torch.optim``
-rules (no dampening, no AMSGrad), so a purenet run and a PyTorch run of the same network
+kernel each, ``update_into`` (``purenet.optim.kernel``): ``update`` hands it fresh arrays,
+``fit``'s step engine its own, with the same numbers bit for bit. Update rules are
+PyTorch's ``torch.optim`` rules (no dampening, no AMSGrad), so a purenet run and a PyTorch run of the same network
 follow the same path up to rounding. ``learning_rate`` is a float or a schedule of the
 0-based update count (``purenet.optim.schedules``).
 """
@@ -19,21 +18,14 @@ import attrs
 import numpy as np
 
 from purenet.core.checks import boolean, check, number
-from purenet.core.records import (Dense, Grads, Params, freeze, tree_leaves, tree_map,
-                                  zeros_like)
-from purenet.core.workspace import FRESH, Workspace
+from purenet.core.records import Grads, Params, tree_leaves, tree_map, zeros_like
+from purenet.core.workspace import Workspace
+from purenet.optim.kernel import UpdateInto, frozen_grads, pure_update
 from purenet.optim.schedules import ScalarOrSchedule, as_schedule, constant
 from purenet.optim.states import (AdagradState, AdamState, ChainState, EmptyState, MomentumState,
                                   RmspropState, SgdState)
 
 Array = np.ndarray
-
-
-# ``update_into(grads, state, params, out, workspace) -> new state``: the updates, leaf by
-# leaf in ``tree_leaves`` order, written into ``out`` (which nothing else reads until the
-# kernel returns); every array of the new state from ``workspace.exposed``, scratch from
-# ``workspace.scratch``; the arguments are never written.
-UpdateInto = Callable[[Grads, Any, Params | None, list, Workspace], Any]
 
 
 # --- the optimizer record -------------------------------------------------------------
@@ -49,6 +41,9 @@ class Optimizer:
             checkpoints and compared on resume.
         init: ``params -> state``.
         update: ``(grads, state, params) -> (updates, state)``.
+        update_into: the kernel ``update`` is made of, writing into given arrays
+            (``purenet.optim.kernel``); None for an optimizer without one (``fit`` then
+            calls ``update``).
     """
 
     name: str
@@ -105,48 +100,13 @@ def apply_updates(params: Params, updates: Grads) -> Params:
     return tree_map(lambda p, u: p + u, params, updates)
 
 
-def optimizer_step(optimizer: Optimizer, grads: Grads, state: Any, params: Params,
-                   workspace: Workspace = FRESH) -> tuple[Params, Any]:
-    """``update`` then ``apply_updates`` in one: the new parameters and optimizer state,
-    their arrays from ``workspace.exposed`` where the optimizer has an ``update_into``
-    kernel (the updates are written straight into the new parameters' arrays, then the
-    old parameters added: ``u + p`` is ``p + u`` bit for bit, IEEE addition commutes)."""
-    leaves = tree_leaves(params)
-    if optimizer.update_into is None:
-        updates, new_state = optimizer.update(grads, state, params)
-        out = [np.add(p, u, out=workspace.exposed(p.shape, p.dtype))
-               for p, u in zip(leaves, tree_leaves(updates))]
-    else:
-        out = [workspace.exposed(p.shape, p.dtype) for p in leaves]
-        new_state = optimizer.update_into(grads, state, params, out, workspace)
-        for u, p in zip(out, leaves):
-            u += p
-    return Params(_grads(out).layers, params.architecture), new_state
-
 
 # --- algorithms -----------------------------------------------------------------------
 
 
-def _grads(leaves: list[Array]) -> Grads:
-    """A Grads over ``leaves`` (arrays nobody else holds, in ``tree_leaves`` order), frozen
-    in place."""
-    return Grads(tuple(Dense(freeze(leaves[i]), freeze(leaves[i + 1]))
-                       for i in range(0, len(leaves), 2)))
-
-
-def _pure(update_into: UpdateInto) -> Callable:
-    """The pure ``update`` of a kernel: fresh arrays for the updates and the new state."""
-    def update(grads: Grads, state: Any, params: Params | None = None):
-        out = [np.empty_like(g) for g in tree_leaves(grads)]
-        new_state = update_into(grads, state, params, out, FRESH)
-        return _grads(out), new_state
-
-    return update
-
-
 def _optimizer(name: str, hyperparams: dict[str, Any], init: Callable,
                update_into: UpdateInto) -> Optimizer:
-    return Optimizer(name, hyperparams, init, _pure(update_into), update_into)
+    return Optimizer(name, hyperparams, init, pure_update(update_into), update_into)
 
 
 def sgd(learning_rate: ScalarOrSchedule) -> Optimizer:
@@ -185,7 +145,7 @@ def momentum(learning_rate: ScalarOrSchedule, momentum: float = 0.9,
             else:
                 np.multiply(new, rate, out=u)
             trace.append(new)
-        return MomentumState(state.count + 1, _grads(trace))
+        return MomentumState(state.count + 1, frozen_grads(trace))
 
     return _optimizer("momentum",
                       {"learning_rate": lr, "momentum": beta, "nesterov": nesterov},
@@ -227,7 +187,7 @@ def _adam_update(lr: Callable[[int], float], b1: float, b2: float, eps: float,
                 u -= np.multiply(p, decay, out=workspace.scratch(("decay", i), p.shape, p.dtype))
             mus.append(mu)
             nus.append(nu)
-        return AdamState(t, _grads(mus), _grads(nus))
+        return AdamState(t, frozen_grads(mus), frozen_grads(nus))
 
     return update_into
 

@@ -71,6 +71,13 @@ def _batch_size_check(instance: Any, attribute: Any, value: Any) -> None:
 
 # A step's largest matrix product (batch x fan-in x fan-out) from which a second BLAS thread
 # pays; below it, threads cost more in hand-offs than they save (see default_threads).
+# Measured (issue 14, 2-vCPU VM): whole fits at load ~1 ran 1.31x faster on 2 threads for
+# 784-512-512-10 at batch 256 and 1.17x (minima: 1.00x) for 100-256-256-1 at batch 64;
+# single float32 products, best of 15: 1.9x from 256x512x512 up, 0.8-1.2x at 1.6-4.2M.
+# A full batch (batch_size None) always gets 1: the rule cannot see the sample count (the
+# full-batch seed network gained 1.39x; pass threads=2 for such runs). On a busy machine
+# 2 threads made every fit 4-10x slower. Re-measure on an idle machine with
+# `python scripts/benchmark.py --scaling --repeats 5`.
 TWO_THREADS_FROM = 256 * 512 * 512
 
 

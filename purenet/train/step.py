@@ -14,7 +14,7 @@ from purenet.core.records import Batch, tree_leaves
 from purenet.core.validate import check_targets, check_x
 from purenet.errors import NonFiniteError
 from purenet.core.workspace import FRESH, Workspace
-from purenet.optim.optimizers import optimizer_step
+from purenet.optim.kernel import optimizer_step
 from purenet.train.metrics import count_correct
 from purenet.train.state import EpochTotals, TrainState
 from purenet.train.config import RunConfig
@@ -31,12 +31,14 @@ class StepMetrics(NamedTuple):
 def _non_finite(what: str, tree: Any) -> list[str]:
     """Where ``tree`` holds NaN/inf (or sums to it), as phrases for the error."""
     problems = []
-    for i, layer in enumerate(tree.layers):
-        for name in ("W", "b"):
-            array = getattr(layer, name)
-            if not np.isfinite(array.sum()):
-                kind = "NaN/inf" if not np.isfinite(array).all() else "values too large to sum"
-                problems.append(f"{what} of layer {i} {name} holds {kind}")
+    with np.errstate(over="ignore", invalid="ignore"):   # inf + -inf: what is looked for
+        for i, layer in enumerate(tree.layers):
+            for name in ("W", "b"):
+                array = getattr(layer, name)
+                if not np.isfinite(array.sum()):
+                    kind = ("NaN/inf" if not np.isfinite(array).all() else
+                            "values too large to sum")
+                    problems.append(f"{what} of layer {i} {name} holds {kind}")
     return problems
 
 
@@ -47,7 +49,8 @@ def _all_finite(tree: Any) -> bool:
     leaves = tree_leaves(tree)
     if math.isfinite(sum(float(np.vdot(a, a)) for a in leaves)):
         return True
-    return all(math.isfinite(np.vdot(a, a)) or math.isfinite(a.sum()) for a in leaves)
+    with np.errstate(over="ignore", invalid="ignore"):   # inf + -inf: what is looked for
+        return all(math.isfinite(np.vdot(a, a)) or math.isfinite(a.sum()) for a in leaves)
 
 
 def _diverged(step: int, problems: list[str]) -> NonFiniteError:
