@@ -25,7 +25,7 @@ from purenet.train.loop import fit
 from purenet.train.state import TrainState
 
 
-class Replay(Callback):
+class _Replay(Callback):
     """What ``fit`` resumes from: a checkpoint (or the start), after checking the run's
     data against the one the checkpoints were trained on. It saves nothing."""
 
@@ -86,7 +86,15 @@ def state_at(directory: str | os.PathLike, step: int, x: Any, y: Any,
     if step > end:
         raise ValueError(f"step {step} lies past the end of the run in {directory}, which "
                          f"ends at step {end}; choose a step from 0 to {end}")
-    replay = Replay(directory, _base(directory, step), newest.data)
-    result = fit(config, x, y, validation_data=validation_data, checkpointer=replay,
-                 resume=True, max_steps=step, progress=False)
+    return replay(directory, newest, _base(directory, step), step, x, y, validation_data)
+
+
+def replay(directory: str, newest: Checkpoint, base: Checkpoint | None, step: int, x: Any,
+           y: Any, validation_data: tuple[Any, Any] | None = None) -> TrainState:
+    """The state after ``step`` of the run whose newest checkpoint in ``directory`` is
+    ``newest``: ``base`` (None: the start) replayed forwards by ``fit`` under the run's
+    settings, on data checked against the run's fingerprint."""
+    result = fit(newest.config, x, y, validation_data=validation_data, resume=True,
+                 checkpointer=_Replay(directory, base, newest.data), max_steps=step,
+                 progress=False)
     return result.state

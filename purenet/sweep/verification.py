@@ -14,12 +14,11 @@ import attrs
 
 from purenet.checkpoint.format import Checkpoint, read_checkpoint
 from purenet.checkpoint.policy import checkpoint_files, checkpoints_directory, newest_valid
-from purenet.checkpoint.rewind import Replay
+from purenet.checkpoint.rewind import replay
 from purenet.core.records import params_digest
 from purenet.errors import CheckpointError, CheckpointNotFoundError
 from purenet.experiment.readrun import read_run
 from purenet.experiment.runner import fit_arrays, prepare_data
-from purenet.train.loop import fit
 
 
 @attrs.frozen
@@ -76,9 +75,7 @@ def verify(run_dir: str | os.PathLike, from_step: int | None = None) -> Verifica
     base = _older(directory, newest, from_step)
     x, y, validation = fit_arrays(run.experiment, prepare_data(run.experiment))
     start = time.perf_counter()
-    result = fit(newest.config, x, y, validation_data=validation, resume=True,
-                 checkpointer=Replay(directory, base, newest.data),
-                 max_steps=newest.state.step, progress=False)
+    state = replay(directory, newest, base, newest.state.step, x, y, validation)
     return Verification(run_dir, 0 if base is None else base.state.step, newest.state.step,
-                        newest.params_digest, params_digest(result.state.params),
+                        newest.params_digest, params_digest(state.params),
                         time.perf_counter() - start)
