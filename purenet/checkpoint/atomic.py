@@ -1,13 +1,25 @@
-"""Replacing a file so that a crash at any instant leaves the old one or the complete new one."""
+"""Replacing a file so that a crash at any instant leaves the old one or the complete new one;
+and naming what a path that is not a regular file is, for the messages that refuse it."""
 
 from __future__ import annotations
 
 import os
 import re
 import secrets
+import stat
 
 # ".<name>.tmp-<pid>-<hex>": hidden, beside its target, and naming the process that writes it.
 _TEMP = re.compile(r"^\.(?P<target>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]+$")
+
+
+# Tried in order; the first test a mode passes names it.
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
+          (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
+
+
+def file_kind(mode: int) -> str:
+    """What a file of ``mode`` (``st_mode``) is, for a message: "a FIFO", "a device", ..."""
+    return next((kind for test, kind in _KINDS if test(mode)), "a special file")
 
 
 def temp_path_for(path: str) -> str:

@@ -178,10 +178,8 @@ def _open_regular(path: str):
         os.close(fd)
         if stat.S_ISDIR(mode):
             raise CheckpointError(f"{path} is a directory; use load_checkpoint for directories")
-        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
-                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file")
-        raise CheckpointError(f"{path} is {kind}, not a regular file; a checkpoint is a "
-                              "regular file (step-NNNNNNNN.h5)")
+        raise CheckpointError(f"{path} is {atomic.file_kind(mode)}, not a regular file; a "
+                              "checkpoint is a regular file (step-NNNNNNNN.h5)")
     return os.fdopen(fd, "rb", buffering=0)
 
 

@@ -14,6 +14,8 @@ import resource
 import stat
 from typing import Any
 
+from purenet.checkpoint.atomic import file_kind
+
 MIB = 2 ** 20
 # An experiment file is a few KB; a megabyte is already absurd, and TOML parsing is slow.
 MAX_EXPERIMENT_BYTES = 1 * MIB
@@ -53,10 +55,8 @@ def check_regular_file(path: str, what: str, max_bytes: int | None = None) -> in
     if stat.S_ISDIR(info.st_mode):
         raise ValueError(f"{path} is a directory, not {what}")
     if not stat.S_ISREG(info.st_mode):
-        kind = ("a FIFO" if stat.S_ISFIFO(info.st_mode) else
-                "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
-                else "a socket" if stat.S_ISSOCK(info.st_mode) else "not a regular file")
-        raise ValueError(f"{path} is {kind}, not {what}; purenet reads only regular files")
+        raise ValueError(f"{path} is {file_kind(info.st_mode)}, not {what}; purenet reads "
+                         "only regular files")
     if max_bytes is not None and info.st_size > max_bytes:
         raise ValueError(f"{path} is {human(info.st_size)}, more than the {human(max_bytes)} "
                          f"purenet reads as {what}")
