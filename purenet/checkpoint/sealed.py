@@ -109,12 +109,21 @@ def write_sealed(path: str, body: Body, manifest_length: int | None = None) -> s
             f"could not write checkpoint {path}: {error}. The temp file was removed and "
             "earlier checkpoints are intact; free disk space or choose another directory"
         ) from error
+    sync_directory_of(path)
+    return path
+
+
+def sync_directory_of(path: str) -> None:
+    """Make the rename that put ``path`` in place durable.
+
+    Raises:
+        CheckpointError: the fsync failed (``path`` is in place, but a power loss may undo it).
+    """
     try:
-        atomic.fsync_directory(os.path.dirname(path))
+        atomic.fsync_directory(os.path.dirname(os.path.abspath(path)))
     except OSError as error:
         raise CheckpointError(f"checkpoint {path} was written, but syncing its directory "
                               f"failed ({error}); it may not survive a power loss") from error
-    return path
 
 
 # --- reading --------------------------------------------------------------------------

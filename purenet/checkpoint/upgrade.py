@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from purenet.checkpoint import atomic, legacy
 from purenet.checkpoint.format import read_checkpoint
-from purenet.checkpoint.sealed import FORMAT_VERSION, header_version
+from purenet.checkpoint.sealed import FORMAT_VERSION, header_version, sync_directory_of
 from purenet.checkpoint.validity import check_state, samples_of
 from purenet.core.records import params_digest
 from purenet.errors import CheckpointError, CorruptCheckpointError
@@ -30,15 +30,6 @@ class Upgrade(NamedTuple):
     to_version: int
     step: int
     written: bool
-
-
-def _replace(temp: str, output: str) -> None:
-    os.replace(temp, output)
-    try:
-        atomic.fsync_directory(os.path.dirname(os.path.abspath(output)))
-    except OSError as error:
-        raise CheckpointError(f"{output} was written, but syncing its directory failed "
-                              f"({error}); it may not survive a power loss") from error
 
 
 def upgrade_checkpoint(path: str | os.PathLike, output: str | os.PathLike | None = None,
@@ -72,7 +63,8 @@ def upgrade_checkpoint(path: str | os.PathLike, output: str | os.PathLike | None
             raise CorruptCheckpointError(f"upgrading {path}: the rewritten file does not hold "
                                          "the state read from the old one; nothing was changed")
         if not dry_run:
-            _replace(temp, output)
+            os.replace(temp, output)
+            sync_directory_of(output)
     except OSError as error:
         raise CheckpointError(f"could not upgrade {path}: {error}; nothing was changed") from error
     finally:
