@@ -110,6 +110,7 @@ def plot(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    from purenet.experiment.csvfile import feature_columns
     from purenet.experiment.datasets import read_file
     from purenet.experiment.readrun import check_training_data, read_run
     from purenet.experiment.runner import measure, prepare_data
@@ -120,7 +121,7 @@ def evaluate(args: argparse.Namespace) -> int:
             raise ValueError("--data needs --target COLUMN, the column (or NPZ array) of "
                              "the targets")
         names, x, y, _ = read_file(args.data, args.target)
-        x = _by_name(args.data, names, x, run.scaler.feature_names)
+        x = x[:, feature_columns(args.data, names, run.scaler.feature_names)]
         what = args.data
     else:
         splits = prepare_data(run.experiment)
@@ -133,18 +134,6 @@ def evaluate(args: argparse.Namespace) -> int:
                **measure(run.model(), x, y)}
     print(as_json(metrics)) if args.json else show(metrics)
     return 0
-
-
-def _by_name(path: str, names: list[str], x: Any, features: Any) -> Any:
-    """The columns ``features`` of a data file, in that order; no more, no fewer."""
-    missing = [f for f in features if f not in names]
-    unknown = [n for n in names if n not in features]
-    if missing or unknown:
-        raise ValueError(f"the features of {path} do not match those the network was trained "
-                         f"on, {list(features)}: "
-                         + "; ".join(p for p in (missing and f"missing {missing}",
-                                                 unknown and f"unknown {unknown}") if p))
-    return x[:, [names.index(f) for f in features]]
 
 
 def prediction_table(model: Any, x: Any, target: str) -> tuple[list[str], list[list[Any]]]:

@@ -144,15 +144,27 @@ def read_features(path: str, features: Sequence[str], target: str | None = None,
                          "file has no header row, pass --no-header (its columns are then "
                          f"taken in the training order: {features})")
     check_names(path, names)
+    columns = feature_columns(path, names, features, target, " (rename the header, or pass "
+                              "--no-header to take the columns by position)")
+    return _numbers(path, names, text, line + 1)[:, columns]
+
+
+def feature_columns(path: str, names: Sequence[str], features: Sequence[str],
+                    ignored: str | None = None, hint: str = "") -> list[int]:
+    """Where each of ``features`` sits among the columns ``names`` of ``path``, in the
+    order of ``features``: every feature must be there, and no other column but
+    ``ignored``.
+
+    Raises:
+        ValueError: naming the missing and the unknown columns (then ``hint``).
+    """
+    features, names = list(features), list(names)
     missing = [f for f in features if f not in names]
-    unknown = [n for n in names if n not in features and n != target]
+    unknown = [n for n in names if n not in features and n != ignored]
     if missing or unknown:
         raise ValueError(f"the columns of {path} do not match the features the network was "
                          f"trained on, {features}: "
                          + "; ".join(part for part in (
                              missing and f"missing {missing}",
-                             unknown and f"unknown {unknown}") if part)
-                         + " (rename the header, or pass --no-header to take the columns by "
-                           "position)")
-    values = _numbers(path, names, text, line + 1)
-    return values[:, [names.index(f) for f in features]]
+                             unknown and f"unknown {unknown}") if part) + hint)
+    return [names.index(f) for f in features]
