@@ -185,10 +185,10 @@ def rewind(args: argparse.Namespace) -> int:
     from purenet.checkpoint.format import write_checkpoint
     from purenet.checkpoint.rewind import state_at
     from purenet.experiment.readrun import read_run
-    from purenet.experiment.runner import fit_arrays, prepare_data
+    from purenet.experiment.runner import fit_arrays
 
     run = read_run(args.run_dir)
-    x, y, validation = fit_arrays(run.experiment, prepare_data(run.experiment))
+    x, y, validation = fit_arrays(run.experiment)
     state = state_at(os.path.join(args.run_dir, "checkpoints"), args.step, x, y, validation)
     output = args.output or os.path.join(args.run_dir, "rewound", f"step-{args.step:08d}.h5")
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)

@@ -257,8 +257,10 @@ def _data_key(experiment: Experiment) -> str:
     return "data.args.n_samples" if "n_samples" in data.args else "data.source"
 
 
-def fit_arrays(experiment: Experiment, splits: Splits) -> tuple[Any, Any, Any]:
-    """``(x, y, validation_data)`` as ``fit`` gets them: standardised by the run's scaler."""
+def fit_arrays(experiment: Experiment, splits: Splits | None = None) -> tuple[Any, Any, Any]:
+    """``(x, y, validation_data)`` as ``fit`` gets them: standardised by the run's scaler;
+    from ``splits``, or from the experiment's data split afresh (a replay of the run)."""
+    splits = prepare_data(experiment) if splits is None else splits
     scaler = splits.scaler
     validation = None
     if splits.x_val is not None:

@@ -83,10 +83,10 @@ def _replayer(run_dir: str) -> Callable[[int], str]:
     """``step -> params digest`` of ``run_dir`` at that step, by replay."""
     from purenet.checkpoint.rewind import state_at
     from purenet.experiment.readrun import read_run
-    from purenet.experiment.runner import fit_arrays, prepare_data
+    from purenet.experiment.runner import fit_arrays
 
     experiment = read_run(run_dir).experiment
-    x, y, validation = fit_arrays(experiment, prepare_data(experiment))
+    x, y, validation = fit_arrays(experiment)
     return lambda step: params_digest(state_at(run_dir, step, x, y, validation).params)
 
 

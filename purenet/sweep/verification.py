@@ -18,7 +18,7 @@ from purenet.checkpoint.rewind import replay
 from purenet.core.records import params_digest
 from purenet.errors import CheckpointError, CheckpointNotFoundError
 from purenet.experiment.readrun import read_run
-from purenet.experiment.runner import fit_arrays, prepare_data
+from purenet.experiment.runner import fit_arrays
 
 
 @attrs.frozen
@@ -73,7 +73,7 @@ def verify(run_dir: str | os.PathLike, from_step: int | None = None) -> Verifica
     if newest is None:
         raise CheckpointNotFoundError(f"no valid checkpoint (step-*.h5) in {directory}")
     base = _older(directory, newest, from_step)
-    x, y, validation = fit_arrays(run.experiment, prepare_data(run.experiment))
+    x, y, validation = fit_arrays(run.experiment)
     start = time.perf_counter()
     state = replay(directory, newest, base, newest.state.step, x, y, validation)
     return Verification(run_dir, 0 if base is None else base.state.step, newest.state.step,
