@@ -11,7 +11,7 @@ import purenet as pn
 from purenet import optim
 from purenet.core.activations import ACTIVATIONS
 from purenet.core.losses import normalised_weights
-from purenet.core.records import params_digest, tree_leaves
+from purenet.core.records import Dense, Grads, params_digest, tree_leaves
 from purenet.core.validate import check_targets
 from purenet.core.workspace import FRESH, Pool
 from purenet.train.config import RunConfig
@@ -224,27 +224,73 @@ def test_a_plain_fit_recycles_its_arrays_instead_of_allocating_every_step(name, 
     assert short == long < 8 * 6    # 16 or 48 steps: the same few arrays of each shape
 
 
-def test_the_pool_hands_out_only_arrays_nobody_else_holds():
+def _written(pool, like):
+    tree = pool.tree(like)
+    for leaf in tree.leaves:
+        leaf[...] = 1.0
+    return tree.record()
+
+
+def _holders(record):
+    """Every way of holding on to a tree's numbers, short of the whole record."""
+    layer = record.layers[1]
+    return {"the record": record, "its layers": record.layers, "a layer": layer,
+            "an array": layer.W, "a view of an array": layer.W[1:], "the transpose": layer.b.T,
+            "the flat array under it": layer.W.base}
+
+
+@pytest.mark.parametrize("holder", list(_holders(Grads((
+    Dense(np.zeros((2, 2)), np.zeros(2)), Dense(np.zeros((2, 2)), np.zeros(2)))))))
+def test_the_pool_hands_out_only_trees_nobody_else_holds(holder):
+    like = Grads((Dense(np.zeros((3, 2)), np.zeros(2)), Dense(np.zeros((2, 1)), np.zeros(1))))
     pool = Pool()
-    first = pool.exposed((3, 2), np.dtype(np.float64))
-    first[:] = 1.0
-    first.setflags(write=False)
-    second = pool.exposed((3, 2), np.dtype(np.float64))
-    assert second is not first                         # `first` is still referenced here
-    view = first[:1]
+    first = _written(pool, like)
+    held = _holders(first)[holder]
+    values = np.array(held, copy=True) if isinstance(held, np.ndarray) else None
     del first
-    third = pool.exposed((3, 2), np.dtype(np.float64))
-    assert third is not view.base                      # a view keeps its base held
-    del view, second, third
-    fourth = pool.exposed((3, 2), np.dtype(np.float64))
-    assert fourth.flags.writeable                      # recycled, and writeable again
+    for _ in range(3):    # the pool has nothing free: every tree is new
+        other = _written(pool, like)
+        assert all(a.base is not b.base for a, b in zip(tree_leaves(other), _leaves_of(held)))
+        del other
+    if values is not None:
+        assert np.array_equal(held, values) and not held.flags.writeable
+    made = pool.made
+    del held
+    _written(pool, like)
+    assert pool.made == made     # now it is recycled
+
+
+def _leaves_of(held):
+    if isinstance(held, np.ndarray):
+        return [held]
+    if isinstance(held, Dense):
+        return [held.W, held.b]
+    if isinstance(held, tuple):
+        return [a for layer in held for a in (layer.W, layer.b)]
+    return tree_leaves(held)
+
+
+def test_a_recycled_tree_is_the_same_record_over_new_numbers():
+    like = Grads((Dense(np.zeros((3, 2)), np.zeros(2)),))
+    pool = Pool()
+    first = _written(pool, like)
+    ident = id(first)
+    del first
+    tree = pool.tree(like)
+    assert tree.flat is not None and all(leaf.flags.writeable for leaf in tree.leaves)
+    assert tree.flat.flags.writeable and all(leaf.base is tree.flat.base for leaf in tree.leaves)
+    record = tree.record()
+    assert id(record) == ident and pool.made == 1
+    assert not any(a.flags.writeable for a in tree_leaves(record))
     assert pool.scratch("Z", (4,), np.dtype(np.float32)) is pool.scratch(
         "Z", (4,), np.dtype(np.float32))
 
 
 def test_the_fresh_workspace_never_reuses():
-    assert FRESH.exposed((2,), np.dtype(np.float64)) is not FRESH.exposed(
-        (2,), np.dtype(np.float64))
+    like = Grads((Dense(np.zeros((3, 2)), np.zeros(2)),))
+    first, second = FRESH.tree(like), FRESH.tree(like)
+    assert first.flat is None and not set(map(id, first.leaves)) & set(map(id, second.leaves))
+    assert FRESH.flat_of(first.record()) is None
     assert FRESH.scratch("Z", (2,), np.dtype(np.float64)) is not FRESH.scratch(
         "Z", (2,), np.dtype(np.float64))
 

@@ -161,21 +161,21 @@ def loss_value(loss: str, activation: str, Z: Array, A: Array, y: Array,
 def _backward(params: Params, cache: Cache | Trace, y: Array, loss: str, l2: float = 0.0,
               weights: Weights = None, workspace: Workspace = FRESH) -> Grads:
     """``backward`` on a validated ``y`` (already in the loss's form); the gradients are
-    ``workspace.exposed`` arrays, everything else ``workspace.scratch``."""
+    a ``workspace.tree``, everything else ``workspace.scratch``."""
     specs = params.architecture.layers
     last = len(specs) - 1
     dZ = output_gradient(loss, specs[last].activation, cache.pre_activations[last],
                          cache.outputs[last], y, weights)
-    grads = [None] * len(specs)
     dtype = params.dtype
+    new = workspace.tree(params)
+    out = new.leaves
     for i in range(last, -1, -1):
         W = params.layers[i].W
-        dW = np.matmul(cache.inputs[i].T, dZ, out=workspace.exposed(W.shape, dtype))
+        dW = np.matmul(cache.inputs[i].T, dZ, out=out[2 * i])
         if l2:
             dW += np.multiply(W, W.dtype.type(l2), out=workspace.scratch(("l2", i), W.shape, dtype))
         # add.reduce is what dZ.sum(axis=0) runs, without its Python wrapper.
-        db = np.add.reduce(dZ, axis=0, out=workspace.exposed((W.shape[1],), dtype))
-        grads[i] = Dense(freeze(dW), freeze(db))
+        np.add.reduce(dZ, axis=0, out=out[2 * i + 1])
         if i == 0:
             break   # the gradient of the input data is never needed
         # Through a one-unit layer the product is an outer product: broadcasting gives the
@@ -191,7 +191,7 @@ def _backward(params: Params, cache: Cache | Trace, y: Array, loss: str, l2: flo
         # dA was made just above, so the derivative may overwrite it.
         dZ = (activation.backward_into or activation.backward)(
             dA, cache.pre_activations[i - 1], cache.outputs[i - 1])
-    return Grads(tuple(grads))
+    return new.record()
 
 
 def backward(params: Params, cache: Cache, y: Any, loss: str | None = None) -> Grads:

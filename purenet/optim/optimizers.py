@@ -19,8 +19,8 @@ import numpy as np
 
 from purenet.core.checks import boolean, check, number
 from purenet.core.records import Grads, Params, tree_leaves, tree_map, zeros_like
-from purenet.core.workspace import Workspace
-from purenet.optim.kernel import UpdateInto, frozen_grads, pure_update
+from purenet.core.workspace import Trees
+from purenet.optim.kernel import UpdateInto, pure_update
 from purenet.optim.schedules import ScalarOrSchedule, as_schedule, constant
 from purenet.optim.states import (AdagradState, AdamState, ChainState, EmptyState, MomentumState,
                                   RmspropState, SgdState)
@@ -114,9 +114,9 @@ def sgd(learning_rate: ScalarOrSchedule) -> Optimizer:
     lr = _learning_rate(learning_rate)
 
     def update_into(grads: Grads, state: SgdState, params: Params | None, out: list,
-                    workspace: Workspace) -> SgdState:
+                    trees: Trees) -> SgdState:
         rate = -lr(state.count)
-        for g, u in zip(tree_leaves(grads), out):
+        for g, u in zip(trees.leaves(grads), out):
             np.multiply(g, rate, out=u)
         return SgdState(state.count + 1)
 
@@ -132,11 +132,11 @@ def momentum(learning_rate: ScalarOrSchedule, momentum: float = 0.9,
     nesterov = bool(check("nesterov", nesterov, _boolean))
 
     def update_into(grads: Grads, state: MomentumState, params: Params | None, out: list,
-                    workspace: Workspace) -> MomentumState:
+                    trees: Trees) -> MomentumState:
         rate = -lr(state.count)
-        trace = []
-        for g, t, u in zip(tree_leaves(grads), tree_leaves(state.trace), out):
-            new = np.multiply(t, beta, out=workspace.exposed(t.shape, t.dtype))
+        trace, traces = trees.new(state.trace)
+        for g, t, u, new in zip(trees.leaves(grads), trees.leaves(state.trace), out, traces):
+            np.multiply(t, beta, out=new)
             new += g                                 # t * beta + g
             if nesterov:
                 np.multiply(new, beta, out=u)
@@ -144,8 +144,7 @@ def momentum(learning_rate: ScalarOrSchedule, momentum: float = 0.9,
                 u *= rate
             else:
                 np.multiply(new, rate, out=u)
-            trace.append(new)
-        return MomentumState(state.count + 1, frozen_grads(trace))
+        return MomentumState(state.count + 1, trace.record())
 
     return _optimizer("momentum",
                       {"learning_rate": lr, "momentum": beta, "nesterov": nesterov},
@@ -158,7 +157,7 @@ def _adam_update(lr: Callable[[int], float], b1: float, b2: float, eps: float,
     # (mu / (sqrt(nu) / correction + eps)) * -step_size; u - p * (rate * weight_decay),
     # in that order, so a run gives the same bits as the expressions would.
     def update_into(grads: Grads, state: AdamState, params: Params | None, out: list,
-                    workspace: Workspace) -> AdamState:
+                    trees: Trees) -> AdamState:
         if weight_decay and params is None:
             raise ValueError("adamw needs params in update(grads, state, params)")
         t = state.count + 1
@@ -166,14 +165,16 @@ def _adam_update(lr: Callable[[int], float], b1: float, b2: float, eps: float,
         step_size = -(rate / (1 - b1 ** t))
         correction = math.sqrt(1 - b2 ** t)
         decay = rate * weight_decay
-        p_leaves = tree_leaves(params) if weight_decay else out
-        mus, nus = [], []
-        for i, (g, m, v, u, p) in enumerate(zip(tree_leaves(grads), tree_leaves(state.mu),
-                                                tree_leaves(state.nu), out, p_leaves)):
-            mu = np.subtract(g, m, out=workspace.exposed(m.shape, m.dtype))
+        p_leaves = trees.leaves(params) if weight_decay else out
+        mu_tree, mus = trees.new(state.mu)
+        nu_tree, nus = trees.new(state.nu)
+        for i, (g, m, v, u, p, mu, nu) in enumerate(zip(
+                trees.leaves(grads), trees.leaves(state.mu), trees.leaves(state.nu), out,
+                p_leaves, mus, nus)):
+            np.subtract(g, m, out=mu)
             mu *= 1 - b1
             np.add(m, mu, out=mu)
-            nu = np.multiply(g, g, out=workspace.exposed(v.shape, v.dtype))
+            np.multiply(g, g, out=nu)
             nu *= 1 - b2
             np.multiply(v, b2, out=u)
             np.add(u, nu, out=nu)
@@ -184,10 +185,8 @@ def _adam_update(lr: Callable[[int], float], b1: float, b2: float, eps: float,
             u *= step_size
             if weight_decay:
                 # Decoupled decay (Loshchilov & Hutter): shrink p by lr * wd, apart from Adam.
-                u -= np.multiply(p, decay, out=workspace.scratch(("decay", i), p.shape, p.dtype))
-            mus.append(mu)
-            nus.append(nu)
-        return AdamState(t, frozen_grads(mus), frozen_grads(nus))
+                u -= np.multiply(p, decay, out=trees.scratch(("decay", i), p.shape, p.dtype))
+        return AdamState(t, mu_tree.record(), nu_tree.record())
 
     return update_into
 

@@ -42,11 +42,13 @@ def _non_finite(what: str, tree: Any) -> list[str]:
     return problems
 
 
-def _all_finite(tree: Any) -> bool:
+def _all_finite(tree: Any, workspace: Workspace = FRESH) -> bool:
     # A reduction per array is far cheaper than isfinite over it (NaN and inf survive
     # it); vdot is the fastest one, and the sum decides when vdot alone overflows. One
-    # total over all arrays makes the common case a single test.
-    leaves = tree_leaves(tree)
+    # total over all arrays (the engine's flat one, where it made the tree) makes the
+    # common case a single test.
+    flat = workspace.flat_of(tree)
+    leaves = tree_leaves(tree) if flat is None else [flat]
     if math.isfinite(sum(float(np.vdot(a, a)) for a in leaves)):
         return True
     with np.errstate(over="ignore", invalid="ignore"):   # inf + -inf: what is looked for
@@ -83,13 +85,13 @@ def take_step(state: TrainState, x: Array, y: Array, config: RunConfig,
     # with one the gradients need a look only when the new parameters fail the check.
     # Either way the step's new arrays are its own: the state before it stays intact.
     optimizer = config.optimizer
-    if not (math.isfinite(value) and (optimizer.update_into or _all_finite(grads))):
+    if not (math.isfinite(value) and (optimizer.update_into or _all_finite(grads, workspace))):
         raise _diverged(state.step, ([] if math.isfinite(value) else [f"the loss is {value}"])
                         + _non_finite("the gradient", grads))
     with np.errstate(over="ignore", invalid="ignore"):   # reported below, by layer
         new_params, opt_state = optimizer_step(optimizer, grads, state.opt_state, params,
                                                workspace)
-    if not _all_finite(new_params):
+    if not _all_finite(new_params, workspace):
         # Non-finite gradients first (as the check before the update reports them), else
         # finite ones but a step too large to represent.
         raise _diverged(state.step, _non_finite("the gradient", grads)
