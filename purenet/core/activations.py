@@ -1,8 +1,9 @@
 """Activation functions and their derivatives, as a table keyed by name.
 
-Each entry has ``forward(Z) -> A``, ``backward(dA, Z, A) -> dZ``, ``backward_into``, the
-same derivative allowed to overwrite ``dA`` (the engine passes gradients it made itself,
-which saves a full-size temporary per layer and step), and ``forward_into(Z, out)``, the
+Each entry has ``forward(Z) -> A``, ``backward(dA, Z, A) -> dZ``, ``backward_into(dA, Z,
+A, workspace)``, the same derivative allowed to overwrite ``dA`` (the kernel passes
+gradients it made itself, which saves a full-size temporary per layer and step) and to
+take any other temporary from ``workspace.scratch``, and ``forward_into(Z, out)``, the
 same forward written into ``out`` (which may be ``Z`` itself for the activations of
 ``IN_PLACE``), with the same operations in the same order. ``backward`` gets both
 the pre-activation ``Z`` and the output ``A`` so that each derivative uses whichever is
@@ -14,7 +15,7 @@ and keep the input dtype.
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -26,7 +27,7 @@ Array = np.ndarray
 class Activation(NamedTuple):
     forward: Callable[[Array], Array]
     backward: Callable[[Array, Array, Array], Array]
-    backward_into: Callable[[Array, Array, Array], Array] | None = None   # None: as backward
+    backward_into: Callable[[Array, Array, Array, Any], Array] | None = None   # None: backward
     forward_into: Callable[[Array, Array], Array] | None = None   # None: forward's new array
 
 
@@ -80,8 +81,12 @@ def relu_backward(dA: Array, Z: Array, A: Array) -> Array:
     return dA * (Z > 0)
 
 
-def relu_backward_into(dA: Array, Z: Array, A: Array) -> Array:
-    return np.multiply(dA, Z > 0, out=dA)
+_BOOL = np.dtype(bool)
+
+
+def relu_backward_into(dA: Array, Z: Array, A: Array, workspace: Any) -> Array:
+    mask = np.greater(Z, 0, out=workspace.scratch("relu mask", Z.shape, _BOOL))
+    return np.multiply(dA, mask, out=dA)
 
 
 LEAKY_SLOPE = 0.01
@@ -112,7 +117,7 @@ def tanh_backward(dA: Array, Z: Array, A: Array) -> Array:
     return dA * (1 - A * A)
 
 
-def tanh_backward_into(dA: Array, Z: Array, A: Array) -> Array:
+def tanh_backward_into(dA: Array, Z: Array, A: Array, workspace: Any) -> Array:
     return np.multiply(dA, 1 - A * A, out=dA)
 
 
@@ -128,7 +133,7 @@ def sigmoid_backward(dA: Array, Z: Array, A: Array) -> Array:
     return dA * A * (1 - A)
 
 
-def sigmoid_backward_into(dA: Array, Z: Array, A: Array) -> Array:
+def sigmoid_backward_into(dA: Array, Z: Array, A: Array, workspace: Any) -> Array:
     np.multiply(dA, A, out=dA)   # the same operations, in the same order, as backward
     return np.multiply(dA, 1 - A, out=dA)
 

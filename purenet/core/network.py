@@ -189,8 +189,9 @@ def _backward(params: Params, cache: Cache | Trace, y: Array, loss: str, l2: flo
             dA *= cache.masks[i - 1]
         activation = ACTIVATIONS[specs[i - 1].activation]
         # dA was made just above, so the derivative may overwrite it.
-        dZ = (activation.backward_into or activation.backward)(
-            dA, cache.pre_activations[i - 1], cache.outputs[i - 1])
+        Z, A = cache.pre_activations[i - 1], cache.outputs[i - 1]
+        dZ = (activation.backward(dA, Z, A) if activation.backward_into is None else
+              activation.backward_into(dA, Z, A, workspace))
     return new.record()
 
 
