@@ -286,6 +286,37 @@ def test_a_recycled_tree_is_the_same_record_over_new_numbers():
         "Z", (4,), np.dtype(np.float32))
 
 
+@pytest.mark.parametrize("name", ["sgd", "nesterov", "adam", "adamw"])
+def test_after_its_first_step_a_fit_updates_whole_flat_arrays(name, monkeypatch):
+    # The first step reads the initial parameters and state (separate arrays); every
+    # step after it reads only trees the engine made, each one flat array.
+    from purenet.optim import kernel
+    modes = []
+
+    class Watched(kernel.Trees):
+        def __init__(self, workspace, *trees) -> None:
+            super().__init__(workspace, *trees)
+            modes.append(self.flat)
+
+    monkeypatch.setattr(kernel, "Trees", Watched)
+    x, y = data("softmax", "categorical_crossentropy", n=64)
+    pn.fit(arch("relu", "softmax"), x, y, optimizer=OPTIMIZERS[name](), epochs=2,
+           batch_size=8, progress=False)
+    assert modes == [False] + [True] * 15
+
+
+def test_no_array_a_record_shows_can_be_made_writeable():
+    x, y = data("softmax", "categorical_crossentropy", n=64)
+    recorder = Recorder()
+    pn.fit(arch("relu", "softmax"), x, y, optimizer=optim.adam(0.01), epochs=1,
+           batch_size=8, callbacks=[recorder], progress=False)
+    for array in arrays_of(recorder.states[-1]):
+        for target in (array, array[1:], array.T):
+            with pytest.raises(ValueError, match="WRITEABLE"):
+                target.setflags(write=True)
+        assert array.base is None or not array.base.flags.writeable
+
+
 def test_the_fresh_workspace_never_reuses():
     like = Grads((Dense(np.zeros((3, 2)), np.zeros(2)),))
     first, second = FRESH.tree(like), FRESH.tree(like)
