@@ -127,24 +127,24 @@ class _PooledTree(NewTree):
         for view in self.readonly:
             view.setflags(write=False)
         self._owner = owner
-        self.made: Tree | None = None
+        self.built: Tree | None = None   # the record over these arrays, once asked for
         self._watched: tuple = ()        # what a holder of the record would hold
         self._at_rest: list[int] = []    # their reference counts when nobody does
         self.busy = False                # handed out, record not yet asked for
 
     def record(self) -> Tree:
         self.busy = False
-        made = self.made
-        if made is not None and (self.kind is Grads or made.architecture is self.architecture):
-            return made
-        self._registry.pop(id(made), None)
-        self.made = _record(self.kind, self.architecture, self.readonly)
-        self._registry[id(self.made)] = self
-        layers = self.made.layers
-        self._watched = (self._owner, *self.readonly, *layers, layers, self.made)
-        del layers, made    # counted as they stand when the record is not handed out
+        built = self.built
+        if built is not None and (self.kind is Grads or built.architecture is self.architecture):
+            return built
+        self._registry.pop(id(built), None)
+        self.built = _record(self.kind, self.architecture, self.readonly)
+        self._registry[id(self.built)] = self
+        layers = self.built.layers
+        self._watched = (self._owner, *self.readonly, *layers, layers, self.built)
+        del layers, built    # counted as they stand when the record is not handed out
         self._at_rest = _reference_counts(self._watched)
-        return self.made
+        return self.built
 
     def free(self) -> bool:
         return not self.busy and _reference_counts(self._watched) == self._at_rest
@@ -160,7 +160,7 @@ class Pool(Workspace):
     def __init__(self) -> None:
         self._scratch: dict[tuple, Array] = {}
         self._trees: dict[tuple, list[_PooledTree]] = {}
-        self._made: dict[int, _PooledTree] = {}   # id(record) -> the tree it is over
+        self._by_record: dict[int, _PooledTree] = {}   # id(record) -> the tree it is over
         self.made = 0    # trees allocated so far (the rest were recycled)
 
     def scratch(self, name: Hashable, shape: tuple[int, ...], dtype: np.dtype) -> Array:
@@ -171,8 +171,8 @@ class Pool(Workspace):
         return array
 
     def _pooled(self, tree: Tree) -> _PooledTree | None:
-        pooled = self._made.get(id(tree))
-        return pooled if pooled is not None and pooled.made is tree else None
+        pooled = self._by_record.get(id(tree))
+        return pooled if pooled is not None and pooled.built is tree else None
 
     def tree(self, like: Tree, kind: type = Grads) -> NewTree:
         if not _RECYCLES:
@@ -186,10 +186,10 @@ class Pool(Workspace):
         if tree is None:
             if len(trees) >= _POOL_LIMIT:   # all held elsewhere: their holders keep them
                 for old in trees:
-                    self._made.pop(id(old.made), None)
+                    self._by_record.pop(id(old.built), None)
                     old._registry = {}   # one still being written must not come back
                 trees.clear()
-            tree = _PooledTree(key, self._made)
+            tree = _PooledTree(key, self._by_record)
             self.made += 1
         else:
             trees.remove(tree)
