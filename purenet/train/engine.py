@@ -3,12 +3,13 @@
 Every array a step makes comes from one ``Pool`` (``purenet.core.workspace``): the gathered
 batch, activations, pre-activations, dropout masks and back-propagated gradients are
 allocated once per batch shape and written over every step, since they never leave the
-step; gradients, new parameters and new optimizer state go into records, so their arrays
-are recycled only once no record, view or pending checkpoint refers to them any more (in
-a plain run that makes them double-buffered: the step writes the new parameters over the
-ones of two steps back). The kernels are the pure functions' own (``network.objective``,
-the optimizers' ``update_into``), so the engine's states are the pure ``train_step``'s, bit
-for bit.
+step; gradients, new parameters and new optimizer state go into records, each record
+over one flat array, recycled with its record only once no record, layer, array, view or
+pending checkpoint refers to it any more (in a plain run that makes them double-buffered:
+the step writes the new parameters over the ones of two steps back), and the optimizer
+updates those flat arrays whole. The kernels are the pure functions' own
+(``network.objective``, the optimizers' ``update_into``), so the engine's states are the
+pure ``train_step``'s, bit for bit.
 """
 
 from __future__ import annotations
