@@ -133,3 +133,38 @@ def test_unknown_name_lists_the_known_ones():
         get_activation("relux")
     with pytest.raises(TypeError, match="activation must be a name"):
         get_activation(None)
+
+
+@pytest.mark.parametrize("shape", [(900, 200), (256, 512), (64, 256), (5000, 3), (3, 70000),
+                                   (1, 1), (0, 5)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_relu_against_a_zeros_block_is_the_scalar_maximum_byte_for_byte(shape, dtype):
+    # relu takes its maximum against cached zeros, a slab of rows at a time (NumPy's SIMD
+    # loop); every byte must be np.maximum(Z, 0)'s, NaN, infinities and -0 included.
+    rng = np.random.default_rng(sum(shape))
+    Z = rng.normal(size=shape).astype(dtype)
+    if Z.size:
+        flat = Z.reshape(-1)
+        flat[::7] = -0.0
+        flat[1::11] = np.nan
+        flat[2::13] = -np.inf
+        flat[3::17] = np.inf
+    want = np.maximum(Z, 0)
+    relu = ACTIVATIONS["relu"]
+    assert relu.forward(Z).tobytes() == want.tobytes()
+    out = np.empty_like(Z)
+    assert relu.forward_into(Z, out) is out and out.tobytes() == want.tobytes()
+    inplace = Z.copy()
+    relu.forward_into(inplace, inplace)
+    assert inplace.tobytes() == want.tobytes()
+    assert relu.forward(Z.T).tobytes() == np.maximum(Z.T, 0).tobytes()   # not contiguous
+
+
+def test_relu_backward_into_writes_the_mask_into_the_workspace_only():
+    from purenet.core.workspace import FRESH, Pool
+    rng = np.random.default_rng(0)
+    Z, dA = rng.normal(size=(2, 64, 8))
+    want = dA * (Z > 0)
+    for workspace in (FRESH, Pool()):
+        got = ACTIVATIONS["relu"].backward_into(dA.copy(), Z, np.maximum(Z, 0), workspace)
+        assert got.tobytes() == want.tobytes()
