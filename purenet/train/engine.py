@@ -31,32 +31,25 @@ class StepEngine:
     Not thread-safe, and for one fit only: its arrays are that fit's."""
 
     def __init__(self, config: RunConfig, x: Array, y: Array, weights: Array | None,
-                 batch_size: int) -> None:
+                 batch_size: int, shuffled: bool = True) -> None:
         """``x``, ``y`` and ``weights`` (per sample, or None) validated for ``config``;
-        ``batch_size`` at most ``len(x)``."""
+        ``batch_size`` at most ``len(x)``; ``shuffled``: False when every epoch's order is
+        0, 1, 2, ... (no shuffling, or the full batch)."""
         self.config = config
         self.arrays = (("x", x), ("y", y), ("weights", weights))
         self.batch_size = batch_size
+        self.shuffled = shuffled
         self.pool = Pool()
-        self._order: Array | None = None   # the last epoch order looked at ...
-        self._in_order = False              # ... and whether it is 0, 1, 2, ...
 
     def batch(self, state: TrainState, order: Array) -> tuple[Array, Array, Array | None]:
         """Batch ``state.batch_index`` of the epoch whose sample order is ``order``, in the
-        engine's arrays (or the data's own when the batch is all of it, in order)."""
+        engine's arrays, or the data's own when the batch is all of it, in order."""
         idx = batch_indices(order, state.batch_index, self.batch_size)
-        if len(idx) == len(self.arrays[0][1]) and self._unshuffled(order):
-            return tuple(array for _, array in self.arrays)   # the whole data: no copy
+        if not self.shuffled and len(idx) == len(self.arrays[0][1]):
+            return tuple(array for _, array in self.arrays)
         x, y, weights = (None if array is None else gather(array, idx, self._buffer(
             name, array, len(idx))) for name, array in self.arrays)
         return x, y, weights
-
-    def _unshuffled(self, order: Array) -> bool:
-        # Once per epoch order, not once per step (a full batch is a step per epoch).
-        if order is not self._order:
-            self._order = order
-            self._in_order = bool(order[0] == 0 and (np.diff(order) == 1).all())
-        return self._in_order
 
     def _buffer(self, name: str, array: Array, n: int) -> Array:
         return self.pool.scratch(("batch", name), (n, *array.shape[1:]), array.dtype)

@@ -88,15 +88,15 @@ def _states(state: TrainState, config: RunConfig, data: _Data, limit: int,
             callbacks: Sequence[Callback], resume_hint: str) -> Iterator[TrainState]:
     """Train from ``state``, yielding every new state before the callbacks hear of it."""
     order, order_epoch = None, None
-    engine = StepEngine(config, data.x, data.y, data.weights, data.batch_size)
+    shuffled = config.shuffle and not data.full_batch
+    engine = StepEngine(config, data.x, data.y, data.weights, data.batch_size, shuffled)
     # Overflow inside a diverging step is reported by the non-finite guard, by step and
     # layer, rather than as numpy warnings.
     with DeferredInterrupts() as interrupts, np.errstate(over="ignore", invalid="ignore",
                                                          divide="ignore"):
         while state.epoch < config.epochs and not state.stopped and state.step < limit:
             if order_epoch != state.epoch:
-                order = epoch_order(state.seed, state.epoch, len(data.x),
-                                    config.shuffle and not data.full_batch)
+                order = epoch_order(state.seed, state.epoch, len(data.x), shuffled)
                 order_epoch = state.epoch
             state, metrics = engine.step(state, order)
             epoch_done = state.batch_index == data.n_batches
