@@ -80,7 +80,7 @@ def wait_started(proc: subprocess.Popen) -> None:
 
 # Epochs to spare (a faster machine gets further between kills); the final resume saves
 # only every 100 steps, so the spare steps cost little.
-@pytest.mark.parametrize("kills, epochs", [(30, 250), pytest.param(300, 1000, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("kills, epochs", [(30, 250), pytest.param(300, 2500, marks=pytest.mark.slow)])
 def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(data, tmp_path, kills, epochs):
     rng = random.Random(KILL_SEED)
     directory, reference = str(tmp_path / "killed"), str(tmp_path / "reference")
