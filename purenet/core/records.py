@@ -284,13 +284,22 @@ def _rebuild(tree: Tree, layers: tuple[Dense, ...]) -> Tree:
     return Grads(layers)
 
 
+def tree_of(kind: type, leaves: Sequence[Array], architecture: Architecture | None = None
+            ) -> Params | Grads:
+    """A Grads, or a Params of ``architecture`` (``kind``), holding ``leaves`` in
+    ``tree_leaves`` order; leaves still writeable are stored as read-only views."""
+    layers = tuple(Dense(leaves[i], leaves[i + 1]) for i in range(0, len(leaves), 2))
+    return Params(layers, architecture) if kind is Params else Grads(layers)
+
+
 def tree_unflatten(tree: Tree, leaves: Sequence[Array]) -> Tree:
     """A tree shaped like ``tree`` holding ``leaves`` (in ``tree_leaves`` order); leaves
     still writeable are stored as read-only views."""
     if len(leaves) != 2 * len(tree.layers):
         raise ValueError(f"expected {2 * len(tree.layers)} arrays, got {len(leaves)}")
-    layers = tuple(Dense(leaves[i], leaves[i + 1]) for i in range(0, len(leaves), 2))
-    return _rebuild(tree, layers)
+    if isinstance(tree, Params):
+        return tree_of(Params, leaves, tree.architecture)
+    return tree_of(Grads, leaves)
 
 
 def zeros_like(tree: Params | Grads) -> Grads:

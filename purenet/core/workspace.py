@@ -30,7 +30,7 @@ from typing import Any, Hashable
 
 import numpy as np
 
-from purenet.core.records import Dense, Grads, Params, freeze, tree_leaves
+from purenet.core.records import Grads, Params, freeze, tree_leaves, tree_of
 
 Array = np.ndarray
 Tree = Params | Grads
@@ -41,13 +41,6 @@ Tree = Params | Grads
 _POOL_LIMIT = 8
 # Reference counts mean "who holds it" on CPython only; elsewhere nothing is recycled.
 _RECYCLES = sys.implementation.name == "cpython"
-
-
-def _record(kind: type, architecture: Any, leaves: list[Array]) -> Tree:
-    """A record of ``kind`` (Grads, or Params of ``architecture``) over read-only
-    ``leaves``."""
-    layers = tuple(Dense(leaves[i], leaves[i + 1]) for i in range(0, len(leaves), 2))
-    return Params(layers, architecture) if kind is Params else Grads(layers)
 
 
 class NewTree:
@@ -68,7 +61,7 @@ class NewTree:
 
     def record(self) -> Tree:
         """The frozen record over ``leaves``; call it once they are written."""
-        return _record(self.kind, self.architecture, [freeze(a) for a in self.leaves])
+        return tree_of(self.kind, [freeze(a) for a in self.leaves], self.architecture)
 
 
 class Workspace:
@@ -138,7 +131,7 @@ class _PooledTree(NewTree):
         if built is not None and (self.kind is Grads or built.architecture is self.architecture):
             return built
         self._registry.pop(id(built), None)
-        self.built = _record(self.kind, self.architecture, self.readonly)
+        self.built = tree_of(self.kind, self.readonly, self.architecture)
         self._registry[id(self.built)] = self
         layers = self.built.layers
         self._watched = (self._owner, *self.readonly, *layers, layers, self.built)
