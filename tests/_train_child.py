@@ -2,7 +2,7 @@
 a directory, and report on stdout.
 
     python tests/_train_child.py DATA.npz CHECKPOINT_DIR [--resume] [--epochs N]
-        [--every-steps K] [--keep K] [--pause-at POINT --pause-step N]
+        [--every-steps K] [--keep K] [--max-steps N] [--pause-at POINT --pause-step N]
 
 Prints ``started <step>`` after the first step of this process (the deferred-signal
 handlers are in place by then), then one JSON line at the end: ``{"done": step,
@@ -140,6 +140,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--every-steps", type=int, default=None)
     parser.add_argument("--keep", type=int, default=3)
+    parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--pause-at", default=None)
     parser.add_argument("--pause-step", type=int, default=None)
     args = parser.parse_args()
@@ -156,7 +157,7 @@ def main() -> int:
                             2e-2, 30, 2000, end_value=1e-3)),
                         epochs=args.epochs, batch_size=16, seed=7, dtype="float64", l2=1e-4,
                         checkpointer=checkpointer, resume=args.resume, callbacks=[SayStarted()],
-                        progress=False)
+                        max_steps=args.max_steps, progress=False)
     except pn.TrainingInterrupted as stop:
         print(json.dumps({"interrupted": str(stop), "step": stop.state.step}), flush=True)
         return 3
