@@ -11,10 +11,11 @@ import importlib
 
 from purenet.core.activations import ACTIVATIONS
 from purenet.errors import (CheckpointError, CheckpointMismatchError, CheckpointNotFoundError,
-                            CheckpointLockedError, CorruptCheckpointError, ExperimentError,
-                            NonFiniteError,
-                            NotACheckpointError, SettingError, TrainingInterrupted,
-                            UnsupportedCheckpointError)
+                            CheckpointLockedError, CheckpointWarning, CorruptCheckpointError,
+                            ExperimentError, LegacyCheckpointError, NewerCheckpointError,
+                            NonFiniteError, NotACheckpointError, SettingError,
+                            TrainingInterrupted, UnsupportedCheckpointError)
+from purenet.core.numerics import NUMERICS_VERSION
 from purenet.core.initializers import INITIALIZERS
 from purenet.core.losses import LOSSES
 from purenet.core.network import backward, forward, init_params, loss_and_grads, predict
@@ -51,9 +52,10 @@ _LAZY = {
 __all__ = [
     "ACTIVATIONS", "Architecture", "Batch", "Cache", "Callback", "CheckpointError",
     "CheckpointLockedError",
-    "CheckpointMismatchError", "CheckpointNotFoundError", "Checkpointer",
+    "CheckpointMismatchError", "CheckpointNotFoundError", "CheckpointWarning", "Checkpointer",
     "CorruptCheckpointError", "Dense", "EarlyStopping", "ExperimentError", "FitResult", "Grads",
-    "History", "INITIALIZERS", "LOSSES", "LayerSpec", "Model", "NonFiniteError", "NotACheckpointError",
+    "History", "INITIALIZERS", "LOSSES", "LayerSpec", "LegacyCheckpointError", "Model",
+    "NUMERICS_VERSION", "NewerCheckpointError", "NonFiniteError", "NotACheckpointError",
     "Params", "RunConfig", "RunSpec", "SettingError", "StepMetrics", "TrainState", "TrainingInterrupted",
     "UnsupportedCheckpointError", "backward", "evaluate", "fit", "forward", "init_params",
     "load_checkpoint", "load_experiment", "load_run", "loss_and_grads", "optim", "predict",

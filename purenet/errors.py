@@ -41,6 +41,15 @@ class SettingTypeError(SettingError, TypeError):
     """A setting of the wrong type (a string where a number belongs)."""
 
 
+class UnknownKeyError(SettingError):
+    """A key that no setting has (``lerning_rate``); in a checkpoint, the mark of a file
+    written by a newer purenet."""
+
+
+class UnknownNameError(SettingError):
+    """A name that no table holds (an activation, loss, optimizer or schedule)."""
+
+
 # --- training -------------------------------------------------------------------------
 
 
@@ -80,6 +89,15 @@ class NotACheckpointError(CheckpointError):
 class UnsupportedCheckpointError(CheckpointError):
     """A checkpoint this purenet cannot read safely: a future format version, or HDF5
     links or external storage that could pull data from outside the file."""
+
+
+class NewerCheckpointError(UnsupportedCheckpointError):
+    """A checkpoint written by a newer purenet: a format version, a key or a name this
+    version does not know (``docs/compatibility.md``)."""
+
+
+class LegacyCheckpointError(UnsupportedCheckpointError):
+    """A checkpoint of format 1 or 2 (purenet 0.1): read only by ``purenet upgrade``."""
 
 
 class CheckpointLockedError(CheckpointError):

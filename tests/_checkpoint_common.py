@@ -96,15 +96,16 @@ def small_spec(seed: int = 0, dtype: str = "float64", optimizer=None,
 def state_at(spec: RunConfig, step: int, val_losses: tuple[float, ...] = ()):
     """The initial state of ``spec`` relabelled as ``step``, with one history row per
     value of ``val_losses`` (and ``val_accuracy = 1 - val_loss``), for retention tests that
-    need no training."""
+    need no training. ``step`` must be a multiple of ``len(val_losses)``."""
     import attrs
 
     history = History()
     for i, value in enumerate(val_losses):
         history = history.append(epoch=i + 1, train_loss=1.0, train_accuracy=0.5,
                                  val_loss=value, val_accuracy=1 - value)
+    # Counters that add up: all steps in the first epoch, or whole epochs of equal length.
     return attrs.evolve(initial_state_for(spec), step=step, epoch=len(val_losses),
-                        history=history)
+                        batch_index=0 if val_losses else step, history=history)
 
 
 class FileProxy:

@@ -1,5 +1,6 @@
-"""Child process of the fuzz test: load every path read from stdin (one a line) with
-``purenet.load_checkpoint`` and print one JSON line per path: its outcome.
+"""Child process of the fuzz test: read every path read from stdin (one a line) with
+``purenet.load_checkpoint`` (format 3) or ``upgrade_checkpoint(..., dry_run=True)`` (formats
+1 and 2, which only upgrade reads) and print one JSON line per path: its outcome.
 
 Each load has a watchdog (``faulthandler.dump_traceback_later``: a load that takes longer
 than the limit kills this process, with the stack on stderr) and the process a memory
@@ -18,7 +19,16 @@ import sys
 
 import purenet
 from purenet.checkpoint import legacy
+from purenet.checkpoint.sealed import header_version
+from purenet.checkpoint.upgrade import upgrade_checkpoint
 from purenet.errors import CheckpointError
+
+
+def read(path: str) -> int:
+    """The step the file holds, as its format's reader reads it."""
+    if header_version(path) < 3:
+        return upgrade_checkpoint(path, dry_run=True).step
+    return purenet.load_checkpoint(path).state.step
 
 
 def main() -> None:
@@ -31,8 +41,7 @@ def main() -> None:
         faulthandler.dump_traceback_later(seconds, exit=True)
         report = {"path": path, "outcome": "ok", "message": ""}
         try:
-            state = purenet.load_checkpoint(path).state
-            report["step"] = state.step
+            report["step"] = read(path)
         except CheckpointError as error:
             report.update(outcome=type(error).__name__, message=str(error)[:300])
         except BaseException as error:   # any other: the parent fails the test with it

@@ -18,6 +18,7 @@ import purenet as pn
 from purenet import optim
 from purenet.optim import schedules
 from purenet.checkpoint import sealed
+from purenet.checkpoint.upgrade import upgrade_checkpoint
 from purenet.checkpoint.format import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -76,12 +77,17 @@ def trained(optimizer_name: str, dtype: str, max_steps: int = 11):
     return result.state, spec
 
 
+BATCHES_PER_EPOCH = 6   # trained's 96 samples in batches of 16
+
+
 def with_nan_history_and_stop(state):
-    """The state with a NaN-bearing history row added and the stopped flag set."""
+    """The state with a NaN-bearing history row added (an epoch of steps more, so that its
+    counters still add up) and the stopped flag set."""
     history = state.history.append(epoch=len(state.history) + 1, train_loss=0.25,
                                    train_accuracy=math.nan, val_loss=math.nan,
                                    val_accuracy=float("inf"))
-    return attrs.evolve(state, history=history, epoch=state.epoch + 1, stopped=True)
+    return attrs.evolve(state, history=history, epoch=state.epoch + 1, stopped=True,
+                        step=state.step + BATCHES_PER_EPOCH)
 
 
 def reseal(path: str, format_version: int = FORMAT_VERSION) -> None:
@@ -278,8 +284,8 @@ V2_FILE = os.path.join(os.path.dirname(__file__), "data", "v2-step-00000007.h5")
 
 @pytest.fixture
 def saved_v2(tmp_path):
-    """A copy of the format 2 fixture: older formats are the ones read through HDF5 (in a
-    child process), so HDF5-level tricks only matter there."""
+    """A copy of the format 2 fixture: older formats are the ones read through HDF5 (in the
+    child process of ``purenet upgrade``), so HDF5-level tricks only matter there."""
     path = str(tmp_path / "step-00000007.h5")
     with open(V2_FILE, "rb") as src, open(path, "wb") as dst:
         dst.write(src.read())
@@ -296,7 +302,7 @@ def test_a_soft_link_is_refused(saved_v2):
     path = saved_v2
     _edit(path, lambda f: f.__setitem__("params/alias", h5py.SoftLink("/params/W0")))
     with pytest.raises(pn.UnsupportedCheckpointError, match=r"SoftLink at /params/alias"):
-        read_checkpoint(path)
+        upgrade_checkpoint(path)
 
 
 def test_an_external_link_is_refused(saved_v2, tmp_path):
@@ -310,7 +316,7 @@ def test_an_external_link_is_refused(saved_v2, tmp_path):
         f["params/W1"] = h5py.ExternalLink(other, "/W1")
     _edit(path, swap)
     with pytest.raises(pn.UnsupportedCheckpointError, match=r"ExternalLink at /params/W1"):
-        read_checkpoint(path)
+        upgrade_checkpoint(path)
 
 
 def test_external_storage_is_refused(saved_v2, tmp_path):
@@ -326,7 +332,7 @@ def test_external_storage_is_refused(saved_v2, tmp_path):
                          external=[(str(raw), 0, b.nbytes)])
     _edit(path, swap)
     with pytest.raises(pn.UnsupportedCheckpointError, match=r"/params/b0 is stored outside the file"):
-        read_checkpoint(path)
+        upgrade_checkpoint(path)
 
 
 def test_a_virtual_dataset_is_refused(saved_v2):
@@ -340,7 +346,7 @@ def test_a_virtual_dataset_is_refused(saved_v2):
     _edit(path, swap)
     with pytest.raises(pn.UnsupportedCheckpointError,
                        match=r"/history/val_loss is stored outside the file"):
-        read_checkpoint(path)
+        upgrade_checkpoint(path)
 
 
 def test_missing_file_and_directory_errors(tmp_path):

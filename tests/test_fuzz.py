@@ -1,8 +1,9 @@
 """Seeded fuzzing of real checkpoint files: byte flips, truncations and inserted bytes in
 the header, the manifest and the body of a format 3 file, and in the body of a format 2
 file, each file sealed again so that its digest is right. Every load runs in a child
-process (many loads per child, a watchdog per load, a memory limit): every outcome must be
-a valid state or a CheckpointError, never a hang, a crash or another exception.
+process (many loads per child, a watchdog per load, a memory limit; format 2 files through
+``upgrade_checkpoint``, their only reader): every outcome must be a valid state or a
+CheckpointError, never a hang, a crash or another exception.
 ``-m slow`` runs ten times as many."""
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ SECONDS_PER_LOAD = 20
 MEMORY = 1 << 30
 COUNTS = {"fast": (300, 10), "slow": (3000, 160)}   # format 3 cases, format 2 cases
 CHECKPOINT_ERRORS = {"CheckpointError", "CorruptCheckpointError", "NotACheckpointError",
-                     "UnsupportedCheckpointError", "CheckpointNotFoundError"}
+                     "UnsupportedCheckpointError", "CheckpointNotFoundError",
+                     "NewerCheckpointError"}
 
 
 @pytest.fixture(scope="module")

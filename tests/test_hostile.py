@@ -2,7 +2,8 @@
 is right), and each must be refused with a CheckpointError naming the field, before
 anything uses the state: no hang, no memory bomb, no traceback, no silent resume.
 Format 3 files are edited through their manifest (tests/_hostile_files.py); format 2
-files, read through libhdf5 in a child process, through h5py."""
+files, read through libhdf5 in the child process of ``purenet upgrade`` (the only reader
+of formats 1 and 2), through h5py."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import purenet as pn
 from purenet.checkpoint import manifest, policy
 from purenet.checkpoint.format import read_checkpoint
 from purenet.checkpoint.policy import CheckpointWarning
+from purenet.checkpoint.upgrade import upgrade_checkpoint
 
 ARCH = [{"input_dim": 2, "output_dim": 4, "activation": "relu"},
         {"input_dim": 4, "output_dim": 1, "activation": "sigmoid"}]
@@ -108,17 +110,37 @@ def test_batch_index_past_the_end_of_an_epoch(original, tmp_path, changes, words
     ({"step": 99999999}, "step 99999999 is not epoch \\* 3"), ({"step": 2**62}, "is not epoch"),
     ({"step": 7}, "step 7 is not epoch"),
 ])
-def test_resume_refuses_a_step_that_does_not_add_up(original, tmp_path, changes, words):
-    """Such a state loads (``fit(initial_state=...)`` on other data reaches one) but is no
-    point of a run on this data: resume refuses it, and the file stays."""
+def test_a_step_that_does_not_add_up_is_refused_at_load(original, tmp_path, changes, words):
+    """No point of a run on the data the file records (a checkpointed run is one run on one
+    data set: fit refuses to checkpoint a continuation on other data), so every reader
+    refuses it, not only resume; the file stays."""
     path = craft(original, tmp_path / f"step-{changes['step']:08d}.h5",
                  lambda f: f.meta.update(changes))
-    assert read_checkpoint(path).state.step == changes["step"]
+    refused(path, words, pn.CorruptCheckpointError)
     x, y = data()
-    with pytest.raises(pn.CheckpointMismatchError, match=words):
-        pn.fit(ARCH, x, y, validation_data=(x[:8], y[:8]),
-               checkpointer=pn.Checkpointer(tmp_path, keep=None), resume=True, **RUN)
-    assert os.path.exists(path)
+    with pytest.warns(CheckpointWarning, match=f"skipping checkpoint {path}: .*{words}"):
+        result = pn.fit(ARCH, x, y, validation_data=(x[:8], y[:8]),
+                        checkpointer=pn.Checkpointer(tmp_path, keep=None), resume=True, **RUN)
+    assert result.state.step == 9 and os.path.exists(path)   # started afresh, kept the file
+
+
+@pytest.mark.parametrize("changes", [{"step": 2**62, "epoch": 1, "batch_index": 0},
+                                     {"step": 5, "epoch": 0, "batch_index": 2},
+                                     {"step": 9, "epoch": 2, "batch_index": 3}])
+def test_counters_that_no_run_reaches_are_refused_without_a_data_record(original, tmp_path,
+                                                                        changes):
+    """Without the data's sample count, still: every finished epoch has as many batches,
+    more than batch_index."""
+    def edit(f):
+        f.manifest["data"] = None
+        f.meta.update(changes)
+        if changes["epoch"] != 2:   # a history row per finished epoch, the best one of them
+            f.meta["early_stopping"].update(best_epoch=changes["epoch"] - 1)
+            for column in ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+                name = f"/history/{column}"
+                f.put(name, f.array(name)[:changes["epoch"]])
+    refused(craft(original, tmp_path / "step-00000008.h5", edit), "is no point of a run",
+            pn.CorruptCheckpointError)
 
 
 def reshaped(name, make):
@@ -138,8 +160,11 @@ def dropped(*names):
     (dropped("/optimizer/nu/W1", "/optimizer/nu/b1"), "lists no array /optimizer/nu/W1"),
     (lambda f: f.meta["optimizer_state"].update(count=-1), "optimizer state's /optimizer/count"),
     (lambda f: f.meta["optimizer_state"].update(count="3"), "/optimizer/count"),
-    (lambda f: f.meta["optimizer_state"].update(record="EvilState"), "unknown optimizer state"),
-    (lambda f: f.meta["optimizer_state"].update(extra=1), "optimizer state at /optimizer must"),
+    (lambda f: f.meta["optimizer_state"].update(record="EvilState"),
+     "written by a newer purenet \\(the optimizer state record 'EvilState' at /optimizer"),
+    (lambda f: f.meta["optimizer_state"].update(extra=1),
+     "newer purenet \\(the optimizer state at /optimizer has the key 'extra'"),
+    (lambda f: f.meta["optimizer_state"].pop("count"), "optimizer state at /optimizer must"),
 ])
 def test_optimizer_moments_of_another_shape_dtype_or_fewer_layers(original, tmp_path, edit, words):
     refused(craft(original, tmp_path / "step-00000008.h5", edit), words, pn.CheckpointError)
@@ -172,10 +197,9 @@ def test_two_dimensional_ragged_or_fractional_history(original, tmp_path, name, 
 @pytest.mark.parametrize("config, words", [
     ({}, "layers"), ([], "must be an object"), (None, "must be an object"),
     ("adam", "must be an object"),
-    (lambda c: {**c, "extra": 1}, "extra"), (lambda c: {k: v for k, v in c.items() if k != "l2"},
-                                            "l2: expected 0.0, the file has '\\(not set\\)'"),
-    (lambda c: {**c, "early_stopping": {}}, "early_stopping"),
-    (lambda c: {**c, "optimizer": {"name": "adam"}}, "optimizer.b1"),
+    (lambda c: {**c, "batch_size": None}, "batch_size: written as 'full', the file has None"),
+    (lambda c: {**c, "early_stopping": {"patience": 0}}, "early_stopping.patience"),
+    (lambda c: {**c, "optimizer": {"name": "adam", "b1": 2.0}}, "optimizer.b1"),
     (lambda c: {**c, "optimizer": []}, "optimizer"),
     (lambda c: {**c, "seed": 3}, "seed: this run has 3, the state 0"),
 ])
@@ -187,9 +211,10 @@ def test_run_config_empty_a_list_or_with_keys_missing_or_extra(original, tmp_pat
 
 
 @pytest.mark.parametrize("edit, words", [
-    (lambda f: f.meta.update(extra=1), "meta must have the keys"),
-    (lambda f: f.meta.pop("environment"), "meta must have the keys"),
-    (lambda f: f.manifest.update(more=[1]), "manifest must be an object with keys"),
+    (lambda f: f.meta.update(extra=1), "written by a newer purenet \\(meta has the key 'extra'"),
+    (lambda f: f.meta.pop("environment"), "meta must have the keys .*\\['environment'\\] is missing"),
+    (lambda f: f.manifest.update(more=[1]), "newer purenet \\(manifest has the key 'more'"),
+    (lambda f: f.manifest.pop("data"), "manifest must have the keys"),
     (lambda f: f.manifest["arrays"].append(["/params/W9", "<f4", [0], None]), "does not hold"),
     (lambda f: f.manifest["arrays"].append(f.entry("/params/W0")), "lists the array /params/W0 twice"),
     (lambda f: f.meta.update(upgraded_from={"format_version": 7}), "upgraded_from"),
@@ -215,7 +240,7 @@ def test_a_million_layers_make_a_manifest_too_large_to_parse(original, tmp_path)
     f = Crafted(original)
     f.manifest = b'{"meta": {"architecture": %s}, "config": {"layers": %s}}' % (many, many)
     refused(f.save(str(tmp_path / "step-00000008.h5")),
-            "its manifest is 1[0-9][0-9],.* bytes, over the 16,777,216", pn.CorruptCheckpointError)
+            "a manifest of 1[0-9][0-9],.* bytes .*at most 16,777,216", pn.CorruptCheckpointError)
 
 
 @pytest.mark.parametrize("row, words", [
@@ -244,7 +269,7 @@ def test_overlapping_arrays_are_refused(original, tmp_path):
 @pytest.mark.parametrize("text, words", [
     (b"[" * 100_000 + b"]" * 100_000, "nests deeper than 64"),
     (b'{"meta": ' + b'{"a": ' * 70 + b"1" + b"}" * 70 + b"}", "nests deeper than 64"),
-    (b"{" + b" " * (manifest.MAX_BYTES + 10) + b"}", "over the 16,777,216"),
+    (b"{" + b" " * (manifest.MAX_BYTES + 10) + b"}", "at most 16,777,216"),
     (b'{"meta": 1' + b"1" * 5000 + b"}", "not valid JSON"),
     (b'{"meta": \xff}', "not valid JSON"), (b"", "not valid JSON"),
 ])
@@ -257,7 +282,7 @@ def test_huge_deep_or_broken_manifests(original, tmp_path, text, words):
 def test_a_manifest_length_past_the_body_is_refused(original, tmp_path):
     f = Crafted(original)
     path = f.save(str(tmp_path / "step-00000008.h5"), manifest_length=10**12)
-    refused(path, "manifest of 1000000000000 bytes in a body of", pn.CorruptCheckpointError)
+    refused(path, "manifest of 1,000,000,000,000 bytes in a body of", pn.CorruptCheckpointError)
 
 
 # --- not a regular file ---------------------------------------------------------------
@@ -333,7 +358,21 @@ def test_resume_checks_the_counters_against_the_data_it_is_given(original, tmp_p
                checkpointer=pn.Checkpointer(tmp_path), resume=True, **RUN)
 
 
-# --- format 2 files, read through libhdf5 in a child -----------------------------------
+# --- format 2 files, read through libhdf5 in the child of purenet upgrade -------------
+
+
+def refused_by_upgrade(path, words, kind=pn.CheckpointError):
+    """Refused by ``upgrade_checkpoint`` (the one reader of format 2) within its limits, the
+    file left as it was."""
+    with open(path, "rb") as fh:
+        before = fh.read()
+    start = time.perf_counter()
+    with pytest.raises(kind, match=words) as info:
+        upgrade_checkpoint(path)
+    assert str(path) in str(info.value)
+    assert time.perf_counter() - start < 30
+    with open(path, "rb") as fh:
+        assert fh.read() == before
 
 
 def v2_edited(tmp_path, edit) -> str:
@@ -363,7 +402,7 @@ def swap(name, **create):
     (swap("params/W1", data=np.zeros((8, 1), "f8")), "/params/W1 is float64 .* expected float32"),
 ])
 def test_v2_declared_huge_compressed_or_foreign_datasets(tmp_path, edit, words):
-    refused(v2_edited(tmp_path, edit), words)
+    refused_by_upgrade(v2_edited(tmp_path, edit), words)
 
 
 def test_v2_meta_with_a_million_layers(tmp_path):
@@ -371,7 +410,7 @@ def test_v2_meta_with_a_million_layers(tmp_path):
         meta = json.loads(f.attrs["meta"])
         meta["architecture"] = [{"input_dim": 8, "output_dim": 8, "activation": "relu"}] * 10**5
         f.attrs["meta"] = json.dumps(meta)
-    refused(v2_edited(tmp_path, edit), "1 to 1000 layers")
+    refused_by_upgrade(v2_edited(tmp_path, edit), "1 to 1000 layers")
 
 
 def test_a_v2_file_that_makes_libhdf5_loop_forever_is_stopped(tmp_path, monkeypatch):
@@ -385,5 +424,6 @@ def test_a_v2_file_that_makes_libhdf5_loop_forever_is_stopped(tmp_path, monkeypa
     path = reseal_body(V2, tmp_path / "step-00000007.h5", edit)
     monkeypatch.setattr(legacy, "SECONDS", 4.0)
     start = time.perf_counter()
-    refused(path, r"took more than 4 s and was stopped.*libhdf5", pn.CorruptCheckpointError)
+    refused_by_upgrade(path, r"took more than 4 s and was stopped.*libhdf5",
+                       pn.CorruptCheckpointError)
     assert time.perf_counter() - start < 15

@@ -28,19 +28,46 @@ def contents(path: str) -> bytes:
         return fh.read()
 
 
+# What the fixtures hold (tests/test_format_v1.py and test_format_v2.py say how they were
+# made): the same run's step 7, written at these times.
+CREATED = {V1: "2026-11-29T04:06:27", V2: "2026-11-29T06:03:36"}
+
+
 @pytest.mark.parametrize("source", [V1, V2], ids=["v1", "v2"])
-def test_an_old_file_is_rewritten_in_place_as_format_3(tmp_path, source):
+def test_an_old_file_is_refused_by_load_and_rewritten_in_place_as_format_3(tmp_path, source):
     path = copied(source, tmp_path)
-    before = pn.load_checkpoint(path)
+    version = header_version(path)
+    with pytest.raises(pn.LegacyCheckpointError,
+                       match=rf"format {version} \(purenet 0.1\).*`purenet upgrade {path}`"):
+        pn.load_checkpoint(path)
     done = upgrade_checkpoint(path)
-    assert done.written and (done.from_version, done.to_version, done.step) == (
-        before.format_version, 3, 7)
+    assert done.written and (done.from_version, done.to_version, done.step) == (version, 3, 7)
     assert header_version(path) == 3
     after = pn.load_checkpoint(path)
-    assert after.format_version == 3 and after.params_digest == before.params_digest
-    assert after.created == before.created and after.environment == before.environment
-    assert after.config.to_dict() == before.config.to_dict()
+    assert after.format_version == 3 and after.state.step == 7
+    assert after.created.startswith(CREATED[source])
+    assert after.upgraded_from == {"format_version": version, "purenet_version": "0.1.0"}
+    assert after.numerics == 1 and after.crossings == ()   # 0.1's kernels: numerics 1
+    assert after.environment["blas"].startswith("openblas")   # the original's, kept
     assert sorted(os.listdir(tmp_path)) == ["step-00000007.h5"]   # no temp file left
+
+
+def test_both_old_formats_upgrade_to_the_same_state(tmp_path):
+    one, two = (pn.load_checkpoint(upgrade_checkpoint(source, tmp_path / f"{i}.h5").output)
+                for i, source in enumerate((V1, V2)))
+    assert one.params_digest == two.params_digest
+    assert one.config.differences(two.config) == []   # v1 did not record epochs
+
+
+def test_a_directory_of_old_files_is_refused_with_the_command_for_all_of_them(tmp_path):
+    copied(V2, tmp_path)
+    for load in (pn.load_checkpoint, lambda d: pn.fit(
+            [{"input_dim": 3, "output_dim": 1, "activation": "sigmoid"}], [[0, 0, 0]], [1],
+            checkpointer=pn.Checkpointer(d), resume=True, progress=False)):
+        with pytest.raises(pn.LegacyCheckpointError,
+                           match=rf"`purenet upgrade {tmp_path}` converts every checkpoint"):
+            load(str(tmp_path))
+    assert contents(os.path.join(tmp_path, "step-00000007.h5")) == contents(V2)
 
 
 def test_output_dry_run_and_current_files(tmp_path):

@@ -22,32 +22,39 @@ without libhdf5):
   ``/history/<column>``. Each dataset is contiguous and 64-byte aligned, at the offset the
   manifest gives.
 
+``meta`` also records the numerics version the state was computed with and the steps at
+which its run crossed into another scope (``scope.py``); which keys a file may lack and
+which refuse it as newer is ``contract.py``'s.
+
 purenet reads a format 3 file through its manifest alone (``read_v3.py``): the arrays are
 views of the verified bytes, checked against the architecture before any is looked at.
-Formats 1 and 2 have no manifest and are read through libhdf5 in a child process with a
-time and memory limit (``legacy.py``); ``purenet upgrade`` rewrites them as format 3. Only
-``layout.py``, ``hdf5_bounds.py``, ``read_v2.py``, ``format_v1.py`` and
-``legacy_child.py`` import h5py. Nothing is ever unpickled.
+Formats 1 and 2 have no manifest; every reader refuses them with the ``purenet upgrade``
+command, and only ``upgrade.py`` reads them, through libhdf5 in a child process with a
+time and memory limit (``legacy.py``), to rewrite them as format 3. Only ``layout.py``,
+``hdf5_bounds.py``, ``read_v2.py``, ``format_v1.py`` and ``legacy_child.py`` import h5py.
+Nothing is ever unpickled.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 from typing import Any
 
 import attrs
 
-from purenet.checkpoint import legacy
 from purenet.checkpoint.layout import FORMAT_NAME, body_chunks
-from purenet.checkpoint.state_arrays import non_finite_arrays
-from purenet.checkpoint.read_v3 import read_v3
+from purenet.checkpoint.read_v3 import plan, read_v3
+from purenet.checkpoint.scope import Crossing, here, scope_of
 from purenet.checkpoint.sealed import (FORMAT_VERSION, USERBLOCK_SIZE, header_version,
                                       read_sealed, verify_sealed, write_sealed)
+from purenet.checkpoint.state_arrays import non_finite_arrays
 from purenet.checkpoint.validity import check_state, samples_of
+from purenet.core.numerics import NUMERICS_VERSION
 from purenet.core.records import params_digest
-from purenet.errors import CheckpointError, CorruptCheckpointError
-from purenet.train.state import TrainState
+from purenet.errors import CheckpointError, LegacyCheckpointError
 from purenet.train.config import RunConfig
+from purenet.train.state import TrainState
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "USERBLOCK_SIZE", "Checkpoint", "non_finite_arrays",
            "read_checkpoint", "summarize", "verify_checkpoint", "write_checkpoint"]
@@ -56,7 +63,10 @@ __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "USERBLOCK_SIZE", "Checkpoint", "non
 @attrs.frozen(eq=False)
 class Checkpoint:
     """A verified checkpoint, as read back. ``data``: the training data's fingerprint
-    (None when absent, and for format 1 files)."""
+    (None when absent). ``numerics``: the numerics version its state was computed with;
+    ``crossings``: the steps at which its run went on under another scope (``scope.py``);
+    ``upgraded_from``: the format and purenet version of the file ``purenet upgrade``
+    rewrote as this one, or None."""
 
     path: str
     state: TrainState
@@ -67,20 +77,30 @@ class Checkpoint:
     purenet_version: str
     created: str
     data: dict[str, Any] | None = None
+    numerics: int = NUMERICS_VERSION
+    crossings: tuple[Crossing, ...] = ()
+    upgraded_from: dict[str, Any] | None = None
 
     @property
     def params_digest(self) -> str:
         """SHA-256 of the parameters (``records.params_digest``)."""
         return params_digest(self.state.params)
 
+    @property
+    def scope(self) -> dict[str, Any]:
+        """The scope its newest steps were computed in: numerics version, numpy, BLAS."""
+        return scope_of(self.numerics, self.environment)
+
 
 def write_checkpoint(path: str | os.PathLike, state: TrainState, config: RunConfig,
                      experiment: dict[str, Any] | None = None,
-                     data: dict[str, Any] | None = None) -> str:
+                     data: dict[str, Any] | None = None,
+                     crossings: tuple[Crossing, ...] = ()) -> str:
     """Write ``state`` to ``path`` atomically: temp file, fsync, rename, fsync directory.
 
     A crash at any instant leaves either the old file or the complete new one. ``data``
-    (plain data, e.g. a fingerprint of the training data) is stored as it is.
+    (plain data, e.g. a fingerprint of the training data) is stored as it is;
+    ``crossings``: where the run went on under another scope, if it did.
 
     Raises:
         CheckpointError: a non-finite array (nothing is written), or an OS error such as
@@ -95,46 +115,43 @@ def write_checkpoint(path: str | os.PathLike, state: TrainState, config: RunConf
             "written, so the newest checkpoint already there (if any) is the last good state")
     # The manifest, then the layout's template with the state's arrays and JSON in place
     # (``layout``): written piece by piece, never joined into one buffer.
-    chunks, manifest_length = body_chunks(state, config, experiment, data)
+    provenance = {"crossings": [c.to_dict() for c in crossings]}
+    chunks, manifest_length = body_chunks(state, config, experiment, data, provenance)
     return write_sealed(path, chunks, manifest_length)
 
 
 # --- reading --------------------------------------------------------------------------
 
 
-def _origin(data: Any, path: str) -> None:
-    if data is not None and not (isinstance(data, dict) and set(data) == {
-            "format_version", "purenet_version"} and data["format_version"] in (1, 2)
-            and isinstance(data["purenet_version"], str)):
-        raise CorruptCheckpointError(f"{path}: meta.upgraded_from must be null or "
-                                     f"{{format_version: 1 or 2, purenet_version}}, the file "
-                                     f"holds {data!r:.80}")
-
-
 def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read and fully verify one checkpoint file (format 1, 2 or 3).
-
-    Format 3 is read in this process through its manifest, never through libhdf5; formats
-    1 and 2 in a child process with a time and memory limit (``legacy.py``).
+    """Read and fully verify one checkpoint file of format 3, in this process, through its
+    manifest (never through libhdf5, never in another process).
 
     Raises:
         CheckpointError (a subclass naming the problem): missing, empty, truncated,
-        corrupt, foreign, future-version or link-bearing files, FIFOs and devices, states
-        no run could reach, files that take libhdf5 too long or too much memory.
+        corrupt, foreign or padded files, FIFOs and devices, states no run could reach;
+        ``NewerCheckpointError`` for a file of a newer purenet, ``LegacyCheckpointError``
+        for formats 1 and 2, with the ``purenet upgrade`` command that converts them.
     """
     path = os.fspath(path)
     version = header_version(path)
-    if version == FORMAT_VERSION:
-        image = read_sealed(path)
-        parts = read_v3(image.data, image.manifest_length, path)
-        _origin(parts["upgraded_from"], path)
-    else:
-        parts = legacy.read_legacy(path)
-        version = parts["format_version"]
+    if version != FORMAT_VERSION:
+        raise legacy_refusal(path, version)
+    image = read_sealed(path, lambda raw, size: plan(raw, size, path))
+    parts = read_v3(image.data, image.plan, path)
     state, config = parts["state"], parts["config"]
     check_state(state, config, path, samples_of(parts["data"]))
     return Checkpoint(path, state, config, parts["experiment"], parts["environment"],
-                      version, parts["purenet_version"], parts["created"], parts["data"])
+                      version, parts["purenet_version"], parts["created"], parts["data"],
+                      parts["numerics"], parts["crossings"], parts["upgraded_from"])
+
+
+def legacy_refusal(path: str, version: int) -> LegacyCheckpointError:
+    """The one line for a format 1 or 2 file: what it is, and the command that converts it."""
+    return LegacyCheckpointError(
+        f"{path} is a checkpoint of format {version} (purenet 0.1), which this purenet reads "
+        f"only to convert it: run `purenet upgrade {shlex.quote(path)}` (it verifies the "
+        "rewritten file before it replaces this one)")
 
 
 def verify_checkpoint(path: str | os.PathLike) -> int:
@@ -155,8 +172,10 @@ def summarize(path: str | os.PathLike) -> dict[str, Any]:
             "val_loss": history.val_loss[-1] if len(history) else float("nan"),
             "params_digest": ckpt.params_digest, "format": FORMAT_NAME,
             "format_version": ckpt.format_version, "purenet_version": ckpt.purenet_version,
-            "created": ckpt.created, "seed": state.seed, "stopped": state.stopped,
+            "created": ckpt.created, "upgraded_from": ckpt.upgraded_from, "seed": state.seed, "stopped": state.stopped,
             "optimizer": ckpt.config.optimizer.name, "dtype": ckpt.config.dtype,
             "threads": ckpt.config.threads, "data": ckpt.data,
             "architecture": state.params.architecture.to_dicts(),
-            "environment": ckpt.environment, "integrity": "ok"}
+            "numerics": ckpt.numerics, "environment": ckpt.environment,
+            "crossings": [c.to_dict() for c in ckpt.crossings], "scope_here": here(),
+            "integrity": "ok"}

@@ -30,7 +30,8 @@ import h5py
 import numpy as np
 
 from purenet.checkpoint import hdf5_bounds
-from purenet.checkpoint.state_reader import MAX_LAYERS, counter
+from purenet.checkpoint.contract import MAX_LAYERS
+from purenet.checkpoint.state_reader import counter
 from purenet.core.records import Architecture, Dense, Grads, Params
 from purenet.errors import CorruptCheckpointError, UnsupportedCheckpointError
 from purenet.optim.states import STATE_RECORDS

@@ -24,6 +24,7 @@ from purenet.checkpoint import machine
 from purenet.checkpoint import manifest
 from purenet.checkpoint.sealed import FORMAT_VERSION, HDF5_SIGNATURE, USERBLOCK_SIZE
 from purenet.checkpoint.state_arrays import state_arrays
+from purenet.core import numerics
 from purenet.train.config import RunConfig
 from purenet.train.state import HISTORY_COLUMNS, TrainState
 
@@ -57,8 +58,9 @@ def _now() -> str:
 
 def _meta(state: TrainState, record: dict[str, Any],
           provenance: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The ``meta`` record; ``provenance`` (``created``, ``environment``, ``upgraded_from``)
-    is given when the state comes from an older file, whose facts it keeps."""
+    """The ``meta`` record. ``provenance`` may give the scope ``crossings`` of the run (a
+    list of ``Crossing.to_dict()``); and ``created``, ``environment``, ``numerics`` and
+    ``upgraded_from`` when the state comes from an older file, whose facts it keeps."""
     early = state.early_stopping
     provenance = provenance or {}
     return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
@@ -72,7 +74,9 @@ def _meta(state: TrainState, record: dict[str, Any],
                 "best_params": early.best_params is not None},
             "optimizer_state": record,
             "environment": provenance.get("environment") or machine.environment(),
-            "upgraded_from": provenance.get("upgraded_from")}
+            "upgraded_from": provenance.get("upgraded_from"),
+            "numerics": provenance.get("numerics") or numerics.NUMERICS_VERSION,
+            "crossings": provenance.get("crossings") or []}
 
 
 def _plain(value: Any) -> Any:

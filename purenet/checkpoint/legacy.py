@@ -1,31 +1,32 @@
-"""Format 1 and 2 files, read in a child process with a time limit and a memory limit.
+"""Format 1 and 2 files, read for ``purenet upgrade`` in a child process with a time limit
+and a memory limit.
 
 Those formats can only be read through libhdf5, and a sealed file can still make libhdf5
 loop forever (deaf to SIGINT and SIGTERM) or allocate without bound. So purenet never
-parses one in its own process: a child (``python -m purenet.checkpoint.legacy_child``)
-reads it under ``RLIMIT_AS`` and ``RLIMIT_CPU``, checks it, and writes its state as a
-format 3 file; this process kills the child when it runs out of time, and reads the file
-it wrote through the manifest alone, checking everything again (it trusts the child no more
-than the file). Nothing is unpickled: the child answers with one line of JSON.
+parses one in its own process, and only ``upgrade.py`` asks: a child (``python -m
+purenet.checkpoint.legacy_child``) reads it under ``RLIMIT_AS`` and ``RLIMIT_CPU``, checks
+it, and writes its state as a format 3 file; this process kills the child when it runs out
+of time, and reads the file it wrote through the manifest alone, checking everything again
+(it trusts the child no more than the file). Nothing is unpickled: the child answers with
+one line of JSON.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from typing import Any
 
 import purenet
 from purenet.checkpoint import sealed
-from purenet.checkpoint.read_v3 import read_v3
-from purenet.errors import (CheckpointError, CorruptCheckpointError, NotACheckpointError,
+from purenet.checkpoint.read_v3 import plan, read_v3
+from purenet.errors import (CheckpointError, CorruptCheckpointError, NewerCheckpointError,
+                            NotACheckpointError,
                             UnsupportedCheckpointError)
 
-SECONDS = 60.0              # the child's time, plus one second per 50 MB of file
+SECONDS = 10.0              # the child's time, plus one second per 50 MB of file
 MEMORY = 1 << 30            # the child's address space beyond its own, plus 6x the file
 ERRORS = {cls.__name__: cls for cls in (CheckpointError, CorruptCheckpointError,
                                         NotACheckpointError, UnsupportedCheckpointError)}
@@ -96,26 +97,8 @@ def read_converted(output: str, path: str) -> dict[str, Any]:
     """The parts of the format 3 file the child wrote, read through its manifest (errors
     name ``path``, the file it came from)."""
     try:
-        image = sealed.read_sealed(output)
+        image = sealed.read_sealed(output, lambda raw, size: plan(raw, size, path))
     except CheckpointError as error:
         raise CorruptCheckpointError(f"reading {path}: the reader process wrote a file that "
                                      f"does not verify ({error})") from error
-    return read_v3(image.data, image.manifest_length, path)
-
-
-def read_legacy(path: str) -> dict[str, Any]:
-    """The parts of a format 1 or 2 file (as ``read_v3`` gives them, ``purenet_version``
-    and ``created`` those of the original), read in a child process."""
-    directory = tempfile.mkdtemp(prefix="purenet-read-")
-    try:
-        output = os.path.join(directory, "converted.h5")
-        convert(path, output)
-        parts = read_converted(output, path)
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-    origin = parts["upgraded_from"]
-    if not isinstance(origin, dict) or origin.get("format_version") not in (1, 2):
-        raise CorruptCheckpointError(f"reading {path}: the reader process did not say what "
-                                     "it converted")
-    return {**parts, "purenet_version": str(origin.get("purenet_version")),
-            "format_version": origin["format_version"]}
+    return read_v3(image.data, image.plan, path)

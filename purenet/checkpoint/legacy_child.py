@@ -20,8 +20,9 @@ import h5py
 
 from purenet.checkpoint import format_v1, layout, sealed
 from purenet.checkpoint.read_v2 import read_v2
-from purenet.checkpoint.read_v3 import run_config
+from purenet.checkpoint.contract import stored_run_config
 from purenet.checkpoint.validity import check_state, samples_of
+from purenet.core.numerics import FIRST_RECORDED
 from purenet.core.records import params_digest
 from purenet.errors import CheckpointError, NotACheckpointError
 
@@ -46,7 +47,8 @@ def _limit(memory: int, seconds: int) -> None:
 
 def read_file(path: str) -> tuple[int, dict[str, Any]]:
     """The format version and checked parts of a format 1 or 2 file."""
-    version, image, _ = sealed.read_sealed(path)
+    found = sealed.read_sealed(path)
+    version, image = found.version, found.data
     if version not in (1, 2):
         raise CheckpointError(f"{path} has format version {version}, not 1 or 2")
     with h5py.File(io.BytesIO(image), "r") as f:
@@ -54,7 +56,7 @@ def read_file(path: str) -> tuple[int, dict[str, Any]]:
             if f.attrs.get("format") != layout.FORMAT_NAME:
                 raise NotACheckpointError(f"{path} does not say it is a {layout.FORMAT_NAME}")
             parts = format_v1.read_v1(f, path, len(image))
-            parts["config"] = run_config(parts["config"], path, exact=False)
+            parts["config"] = stored_run_config(parts["config"], path, exact=False)
         else:
             parts = read_v2(f, image, path)
     check_state(parts["state"], parts["config"], path, samples_of(parts.get("data")))
@@ -65,6 +67,7 @@ def write_converted(output: str, version: int, parts: dict[str, Any]) -> None:
     """The state as a format 3 file at ``output`` (a new file, synced), keeping the
     original's creation time and environment and saying what it was converted from."""
     provenance = {"created": parts["created"], "environment": parts["environment"],
+                  "numerics": FIRST_RECORDED,
                   "upgraded_from": {"format_version": version,
                                     "purenet_version": parts["purenet_version"]}}
     chunks, manifest_length = layout.body_chunks(parts["state"], parts["config"],

@@ -21,11 +21,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from purenet.checkpoint.sealed import USERBLOCK_SIZE
+from purenet.checkpoint.sealed import MAX_MANIFEST_BYTES
 from purenet.errors import CheckpointError, CorruptCheckpointError
 
 KEYS = ("meta", "config", "experiment", "data", "arrays")
-MAX_BYTES = 16 << 20    # a 1000-layer chain of Adam states needs about 1 MB
+MAX_BYTES = MAX_MANIFEST_BYTES
 MAX_DEPTH = 64          # JSON nesting: purenet's own records nest 6 deep
 MAX_ARRAYS = 100_000
 ALIGNMENT = 64          # every array starts on a 64-byte boundary of the file
@@ -76,13 +76,12 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def parse(image: bytearray, length: int, path: str) -> dict[str, Any]:
-    """The manifest of a verified image: a JSON object of exactly ``KEYS``, at most
-    ``MAX_BYTES`` long and ``MAX_DEPTH`` deep."""
-    if length > MAX_BYTES:
-        raise CorruptCheckpointError(f"{path}: its manifest is {length:,} bytes, over the "
+def parse(raw: bytes, path: str) -> dict[str, Any]:
+    """The manifest ``raw``: a JSON object at most ``MAX_BYTES`` long and ``MAX_DEPTH``
+    deep (its keys are the contract's to check)."""
+    if len(raw) > MAX_BYTES:
+        raise CorruptCheckpointError(f"{path}: its manifest is {len(raw):,} bytes, over the "
                                      f"{MAX_BYTES:,} a checkpoint's may be")
-    raw = bytes(memoryview(image)[USERBLOCK_SIZE:USERBLOCK_SIZE + length])
     try:
         found = json.loads(raw.decode("utf-8"))
     except RecursionError:
@@ -93,10 +92,6 @@ def parse(image: bytearray, length: int, path: str) -> dict[str, Any]:
                                      ) from None
     if _depth(found) > MAX_DEPTH:
         raise CorruptCheckpointError(f"{path}: its manifest nests deeper than {MAX_DEPTH} levels")
-    if not isinstance(found, dict) or set(found) != set(KEYS):
-        keys = sorted(found) if isinstance(found, dict) else type(found).__name__
-        raise CorruptCheckpointError(f"{path}: its manifest must be an object with keys "
-                                     f"{list(KEYS)}, it has {keys}")
     return found
 
 
@@ -153,6 +148,21 @@ def checked_table(rows: Any, image_size: int, start: int, path: str) -> dict[str
         if at + size > next_at:
             raise CorruptCheckpointError(f"{path}: the arrays {name} and {other} overlap")
     return entries
+
+
+# The HDF5 structure after the last array: object headers, the JSON attributes' heap (each
+# text at most twice its length in the manifest, at least 1 KiB) and free-space records;
+# measured at 3.7 KB for 9 arrays and 13 KB for 341 (with a 22 KB manifest).
+_TAIL_FIXED = 64 << 10
+_TAIL_PER_MANIFEST_BYTE = 4
+
+
+def allowed_size(entries: dict[str, Entry], manifest_length: int) -> int:
+    """The largest file the manifest accounts for: its arrays' extent, then the HDF5
+    structure a writer puts after them. A larger file is padded, and refused unread."""
+    extent = max((e.offset + e.nbytes for e in entries.values() if e.offset is not None),
+                 default=0)
+    return extent + _TAIL_FIXED + _TAIL_PER_MANIFEST_BYTE * manifest_length
 
 
 def view(image: bytearray, entry: Entry) -> np.ndarray:

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import warnings
 from typing import Any
 
-from purenet.checkpoint import atomic, machine
+from purenet.checkpoint import atomic, scope
 from purenet.core import checks
 from purenet.checkpoint.lock import DirectoryLock
 from purenet.checkpoint.format import (Checkpoint, read_checkpoint, verify_checkpoint,
                                        write_checkpoint)
 from purenet.checkpoint.writer import BackgroundWriter
-from purenet.checkpoint.validity import progress_problems, samples_of
+from purenet.checkpoint.validity import batches_of, samples_of
+from purenet.train.data import progress_problems
 from purenet.errors import (CheckpointError, CheckpointMismatchError, CheckpointNotFoundError,
-                            CheckpointWarning, CorruptCheckpointError)
+                            CheckpointWarning, CorruptCheckpointError, LegacyCheckpointError)
 from purenet.errors import NonFiniteError, TrainingInterrupted
 from purenet.train.callbacks import Callback
 from purenet.train.config import RunConfig
@@ -79,10 +81,20 @@ def read_named(step: int, path: str) -> Checkpoint:
 def newest_valid(directory: str | os.PathLike) -> Checkpoint | None:
     """The newest checkpoint in ``directory`` that reads, verifies and holds the step its
     name says, or None; each newer file that fails is skipped with a warning naming it and
-    the problem."""
+    the problem.
+
+    Raises:
+        LegacyCheckpointError: the newest file that is not damaged is of format 1 or 2: a
+            valid checkpoint that ``purenet upgrade`` converts, which a resume must not
+            pass over for an older one (nor start afresh and delete it).
+    """
     for step, path in reversed(checkpoint_files(directory)):
         try:
             return read_named(step, path)
+        except LegacyCheckpointError as error:
+            raise LegacyCheckpointError(
+                f"{error}; `purenet upgrade {shlex.quote(os.fspath(directory))}` converts "
+                "every checkpoint of the directory") from None
         except CheckpointError as error:
             warnings.warn(f"skipping checkpoint {path}: {error}", CheckpointWarning, stacklevel=2)
     return None
@@ -168,6 +180,9 @@ class Checkpointer(Callback):
         self._config: RunConfig | None = None   # the run being trained, from on_fit_start
         self._data: Fingerprint | None = None    # its training data's fingerprint
         self._lock = DirectoryLock(self.directory)
+        # Where the run being trained went on under another scope (from its checkpoint, and
+        # this resume's own when it changed scope): written into every save.
+        self._crossings: tuple[scope.Crossing, ...] = ()
 
     def __repr__(self) -> str:
         return (f"Checkpointer({self.directory!r}, every_steps={self.every_steps}, "
@@ -199,14 +214,20 @@ class Checkpointer(Callback):
         if data is not None and found.data is not None:
             differences += data_differences(data, found.data)
         if not differences:   # the counters against the data this run is given
-            differences += progress_problems(found.state, config, samples_of(data), resuming=True)
+            state = found.state
+            differences += progress_problems(state.step, state.epoch, state.batch_index,
+                                             batches_of(config, samples_of(data)))
         if differences:
             self._lock.release()
             raise CheckpointMismatchError(
                 f"{found.path} belongs to a different run; refusing to resume:\n  "
                 + "\n  ".join(differences)
                 + "\nresume with the original settings and data, or use another directory")
-        self._warn_environment(found)
+        self._crossings = found.crossings
+        changed = scope.crossing(found.state.step, found.scope, scope.here())
+        if changed is not None:
+            scope.warn(found.path, "resuming", changed, stacklevel=4)
+            self._crossings += (changed,)
         self.last_saved_step = found.state.step
         return found.state
 
@@ -238,6 +259,7 @@ class Checkpointer(Callback):
         finally:
             self._writer.close()   # no idle thread left per Checkpointer; submit restarts it
             self._lock.release()
+            self._crossings = ()
 
     # -- saving --
 
@@ -269,7 +291,7 @@ class Checkpointer(Callback):
     def _save_now(self, state: TrainState, config: RunConfig) -> str:
         os.makedirs(self.directory, exist_ok=True)
         path = write_checkpoint(os.path.join(self.directory, checkpoint_name(state.step)),
-                                state, config, self.experiment, self._data)
+                                state, config, self.experiment, self._data, self._crossings)
         try:
             # The file read back from disk and its digest checked, before any delete. (Every
             # load still verifies in full; the bytes hashed here are the ones it will parse.)
@@ -313,15 +335,3 @@ class Checkpointer(Callback):
             if value == value:   # not NaN
                 scored.append((value if MONITORS[self.monitor] == "min" else -value, path))
         return [path for _, path in sorted(scored)[:self.keep_best]]
-
-    def _warn_environment(self, found: Checkpoint) -> None:
-        now, then = machine.environment(), found.environment
-        changed = [f"{k}: saved with {then.get(k)!r}, now {now[k]!r}"
-                   for k in ("numpy", "blas") if then.get(k) != now[k]]
-        if changed:
-            warnings.warn(
-                f"resuming {found.path} in a different environment ({'; '.join(changed)}): "
-                "the run will continue, but bit-identity with an uninterrupted run is not "
-                "guaranteed (BLAS results depend on the library and its CPU kernel; the "
-                "thread count is the run's own setting and is applied again)",
-                CheckpointWarning, stacklevel=3)

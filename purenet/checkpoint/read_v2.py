@@ -13,8 +13,8 @@ import numpy as np
 
 from purenet.checkpoint import hdf5_bounds
 from purenet.checkpoint.layout import FORMAT_NAME
-from purenet.checkpoint.read_v3 import run_config
-from purenet.checkpoint.state_reader import META_KEYS, check_keys, read_state
+from purenet.checkpoint.contract import record, stored_run_config
+from purenet.checkpoint.state_reader import read_state
 from purenet.errors import CorruptCheckpointError, NotACheckpointError
 
 _ATTRIBUTES = ("meta", "config", "experiment", "data")
@@ -71,8 +71,8 @@ def read_v2(f: h5py.File, image: bytearray, path: str) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME \
             or meta.get("format_version") != 2:
         raise NotACheckpointError(f"{path} does not say it is a {FORMAT_NAME}, version 2")
-    meta = check_keys({"upgraded_from": None, **meta}, META_KEYS, "meta", path)
-    config = run_config(_attribute(f, "config", path), path, exact=False)
+    meta = record({"upgraded_from": None, **meta}, "meta", path)
+    config = stored_run_config(_attribute(f, "config", path), path, exact=False)
     state, taken = read_state(meta, _Datasets(f, image, path), config, path)
     groups = {"/".join(name.split("/")[:i]) for name in taken
               for i in range(2, name.count("/") + 1)}

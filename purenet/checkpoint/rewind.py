@@ -2,15 +2,18 @@
 
 Training is deterministic, so the state after step K is the newest checkpoint at or before
 K plus a replay of the steps between, under the run's own settings (its thread count
-included) and on its own data (checked by fingerprint). The replay is ``fit`` itself.
+included) and on its own data (checked by fingerprint). The replay is ``fit`` itself. It
+is the run's state bit for bit when this process computes in the scope the run computed
+those steps in (``scope.py``); in another, it warns, and says where the replay crossed.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
+from purenet.checkpoint import scope
 from purenet.checkpoint.format import Checkpoint
 from purenet.checkpoint.policy import (checkpoint_files, checkpoints_directory, newest_valid,
                                        read_named)
@@ -25,12 +28,31 @@ from purenet.train.loop import fit
 from purenet.train.state import TrainState
 
 
+class Replayed(NamedTuple):
+    """A state replayed; ``earlier``, the scope crossings of the checkpoint it was replayed
+    from; ``own``, the replay's own crossing when this process computes in another scope
+    than the run did after that step (None when it does not)."""
+
+    state: TrainState
+    earlier: tuple[scope.Crossing, ...]
+    own: scope.Crossing | None
+
+    @property
+    def crossings(self) -> tuple[scope.Crossing, ...]:
+        """Every crossing on the way to the replayed state."""
+        return self.earlier + (() if self.own is None else (self.own,))
+
+
 class _Replay(Callback):
     """What ``fit`` resumes from: a checkpoint (or the start), after checking the run's
-    data against the one the checkpoints were trained on. It saves nothing."""
+    data against the one the checkpoints were trained on, and its scope against this
+    process's. It saves nothing."""
 
-    def __init__(self, directory: str, base: Checkpoint | None, data: Fingerprint | None):
-        self.directory, self.base, self.data = directory, base, data
+    def __init__(self, directory: str, newest: Checkpoint, base: Checkpoint | None,
+                 data: Fingerprint | None):
+        self.directory, self.newest, self.base, self.data = directory, newest, base, data
+        self.earlier: tuple[scope.Crossing, ...] = ()
+        self.own: scope.Crossing | None = None
 
     def restore(self, config: RunConfig, data: Fingerprint) -> TrainState | None:
         if self.data is not None:
@@ -39,6 +61,13 @@ class _Replay(Callback):
                 raise CheckpointMismatchError(
                     f"the data given is not the data the run in {self.directory} was trained "
                     "on:\n  " + "\n  ".join(different) + "\npass the run's own data")
+        step = 0 if self.base is None else self.base.state.step
+        then = scope.scope_after(self.newest.scope, self.newest.crossings, step)
+        self.earlier = () if self.base is None else self.base.crossings
+        self.own = scope.crossing(step, then, scope.here())
+        if self.own is not None:
+            scope.warn(self.directory if self.base is None else self.base.path,
+                       "replaying", self.own, stacklevel=5)
         return None if self.base is None else self.base.state
 
 
@@ -58,7 +87,8 @@ def state_at(directory: str | os.PathLike, step: int, x: Any, y: Any,
              validation_data: tuple[Any, Any] | None = None) -> TrainState:
     """The ``TrainState`` that the uninterrupted run had after ``step`` steps, bit for bit
     (params, optimizer state, history, counters): the newest checkpoint at or before
-    ``step`` replayed forwards, or the run replayed from its start.
+    ``step`` replayed forwards, or the run replayed from its start. Bit for bit within the
+    run's scope (numerics version, numpy and BLAS); replayed under another, it warns.
 
     Args:
         directory: a checkpoints folder, or a run directory holding ``checkpoints/``.
@@ -70,6 +100,12 @@ def state_at(directory: str | os.PathLike, step: int, x: Any, y: Any,
         CheckpointMismatchError: ``x``/``y`` are not the data the run was trained on.
         ValueError: ``step`` lies past the run's end.
     """
+    return replay_to(directory, step, x, y, validation_data).state
+
+
+def replay_to(directory: str | os.PathLike, step: int, x: Any, y: Any,
+              validation_data: tuple[Any, Any] | None = None) -> Replayed:
+    """``state_at``'s state, with the scope crossings of the run up to it."""
     checks.check("step", step, checks.integer(0))
     directory = checkpoints_directory(directory)
     if not os.path.isdir(directory):
@@ -90,11 +126,11 @@ def state_at(directory: str | os.PathLike, step: int, x: Any, y: Any,
 
 
 def replay(directory: str, newest: Checkpoint, base: Checkpoint | None, step: int, x: Any,
-           y: Any, validation_data: tuple[Any, Any] | None = None) -> TrainState:
+           y: Any, validation_data: tuple[Any, Any] | None = None) -> Replayed:
     """The state after ``step`` of the run whose newest checkpoint in ``directory`` is
     ``newest``: ``base`` (None: the start) replayed forwards by ``fit`` under the run's
     settings, on data checked against the run's fingerprint."""
+    source = _Replay(directory, newest, base, newest.data)
     result = fit(newest.config, x, y, validation_data=validation_data, resume=True,
-                 checkpointer=_Replay(directory, base, newest.data), max_steps=step,
-                 progress=False)
-    return result.state
+                 checkpointer=source, max_steps=step, progress=False)
+    return Replayed(result.state, source.earlier, source.own)

@@ -3,9 +3,11 @@
 The header holds ``PURENET-CHECKPOINT``, the format version, the length and digest of the
 rest of the file (the body), and a CRC-32 of those lines; the remaining bytes of the block
 are NUL. From format 3 on it also gives the length of the manifest, which opens the body
-(``manifest.py``). ``read_sealed`` checks all of it before anything parses the body, so a
-flipped bit or a truncated file is an error, never a crash or a wrong number. This module
-knows nothing of HDF5 or of the manifest's contents.
+(``manifest.py``). ``read_sealed`` checks all of it before anything uses the body, so a
+flipped bit or a truncated file is an error, never a crash or a wrong number; a reader's
+plan may look at the manifest first, only to bound what is read, and what it concludes
+stands only once the digest matches. This module knows nothing of HDF5 or of the
+manifest's contents.
 
 The digest guards integrity (torn writes, flipped bits), not authenticity: format 2 uses
 xxh3-128 (``body_xxh3_128``, formats 2 and 3), which hashes at memory speed (~15 GB/s against BLAKE2b's
@@ -28,7 +30,7 @@ import xxhash
 from purenet import __version__
 from purenet.checkpoint import atomic
 from purenet.errors import (CheckpointError, CheckpointNotFoundError, CorruptCheckpointError,
-                            NotACheckpointError, UnsupportedCheckpointError)
+                            NewerCheckpointError, NotACheckpointError)
 
 FORMAT_VERSION = 3
 USERBLOCK_SIZE = 512
@@ -48,13 +50,20 @@ DIGESTS: dict[int, tuple[str, Callable[[], Any]]] = {
 MANIFEST_FIELD = "manifest_length"
 
 
+# The largest manifest a header may announce (a 1000-layer chain of Adam states needs
+# about 1 MB); checked before a byte of the body is read.
+MAX_MANIFEST_BYTES = 16 << 20
+
+
 class Sealed(NamedTuple):
-    """A verified file: its format version, its bytes (header included) and the length of
-    the manifest that opens its body (0 before format 3)."""
+    """A verified file: its format version, its bytes (header included), the length of
+    the manifest that opens its body (0 before format 3), and what the reader's ``plan``
+    made of the manifest (None without one)."""
 
     version: int
     data: bytearray
     manifest_length: int
+    plan: Any = None
 
 
 def _digest_of(version: int) -> tuple[str, Callable[[], Any]]:
@@ -193,6 +202,7 @@ def _open_regular(path: str):
 
 
 class _Header(NamedTuple):
+    head: bytes
     version: int
     body_length: int
     manifest_length: int
@@ -220,9 +230,9 @@ def _checked_header(path: str, fh) -> _Header:
         raise damaged
     version = _int_field(header, "format_version", damaged)
     if version > FORMAT_VERSION:   # checked first: a later format may have other fields
-        raise UnsupportedCheckpointError(
-            f"{path} has checkpoint format version {version}, newer than this purenet "
-            f"({__version__}) reads (up to {FORMAT_VERSION}); upgrade purenet to read it")
+        raise NewerCheckpointError(
+            f"{path} was written by a newer purenet (checkpoint format version {version}; "
+            f"purenet {__version__} reads up to {FORMAT_VERSION}); upgrade purenet to read it")
     if version < 1:
         raise damaged
     field, new_hash = DIGESTS[version]
@@ -236,28 +246,38 @@ def _checked_header(path: str, fh) -> _Header:
         raise CorruptCheckpointError(
             f"{path} is truncated or padded: its header promises {length} bytes of "
             f"body, the file holds {size}; use an earlier checkpoint")
-    if manifest > length:
-        raise CorruptCheckpointError(f"{path}: its header gives a manifest of {manifest} "
-                                     f"bytes in a body of {length}; use an earlier checkpoint")
-    return _Header(version, length, manifest, header[field], new_hash)
+    if manifest > min(length, MAX_MANIFEST_BYTES):
+        raise CorruptCheckpointError(
+            f"{path}: its header gives a manifest of {manifest:,} bytes in a body of "
+            f"{length:,} (at most {MAX_MANIFEST_BYTES:,}); use an earlier checkpoint")
+    return _Header(head, version, length, manifest, header[field], new_hash)
 
 
-def _hash_body(path: str, fh, length: int, expected: str, new_hash, into=None) -> None:
-    """Hash the body in chunks (into ``into``, a buffer of ``length`` bytes, when given)."""
-    digest, done = new_hash(), 0
-    scratch = None if into is not None else memoryview(bytearray(min(CHUNK, max(length, 1))))
+def _read_into(path: str, fh, view: memoryview, digest: Any) -> None:
+    """Fill ``view`` from the file in chunks, hashing each."""
+    done, length = 0, len(view)
     while done < length:
-        size = min(CHUNK, length - done)
-        view = into[done:done + size] if into is not None else scratch[:size]
-        got = fh.readinto(view)
+        got = fh.readinto(view[done:done + min(CHUNK, length - done)])
         if not got:
             raise CorruptCheckpointError(f"{path} became shorter while it was read; use an "
                                          "earlier checkpoint")
-        digest.update(view[:got])
+        digest.update(view[done:done + got])
         done += got
+
+
+def _hash_rest(path: str, fh, length: int, digest: Any) -> None:
+    """Hash ``length`` more bytes of the file through one chunk of scratch memory."""
+    scratch = memoryview(bytearray(min(CHUNK, max(length, 1))))
+    while length > 0:
+        size = min(CHUNK, length)
+        _read_into(path, fh, scratch[:size], digest)
+        length -= size
+
+
+def _check_digest(path: str, fh, header: _Header, digest: Any) -> None:
     if fh.read(1):
         raise CorruptCheckpointError(f"{path} grew while it was read; use an earlier checkpoint")
-    if digest.hexdigest() != expected:
+    if digest.hexdigest() != header.digest:
         raise CorruptCheckpointError(
             f"{path} is corrupt: the digest of its contents does not match the one it was "
             "sealed with; use an earlier checkpoint")
@@ -285,22 +305,55 @@ def verify_sealed(path: str) -> int:
     held in memory whole). Returns its format version."""
     def verify(fh) -> int:
         header = _checked_header(path, fh)
-        _hash_body(path, fh, header.body_length, header.digest, header.new_hash)
+        digest = header.new_hash()
+        _hash_rest(path, fh, header.body_length, digest)
+        _check_digest(path, fh, header, digest)
         return header.version
     return _reading(path, verify)
 
 
-def read_sealed(path: str) -> Sealed:
+# What a reader makes of a manifest before the body is verified: ``plan(manifest bytes,
+# file size)`` returns its conclusions and the largest file they account for, or raises.
+Planner = Callable[[bytes, int], tuple[Any, int]]
+
+
+def read_sealed(path: str, plan: Planner | None = None) -> Sealed:
     """The file's format version, bytes (header included) and manifest length, after
-    checking its header, its size and the digest of its body (hashed chunk by chunk as it
-    is read)."""
+    checking its header, its size and the digest of its body.
+
+    Nothing is allocated before it is bounded: the header's sizes are checked against the
+    file first, and with a ``plan`` (format 3), the manifest is read and planned before the
+    rest of the body. A body larger than the plan accounts for is refused, and so is one
+    whose plan fails, after its digest is streamed through one chunk of memory (a damaged
+    file is reported as damaged, not by what the damage made of its manifest). A valid
+    file is read once, hashed as it is read, into memory of its own size.
+    """
     def read(fh) -> Sealed:
         header = _checked_header(path, fh)
-        data = bytearray(USERBLOCK_SIZE + header.body_length)
-        fh.seek(0)
-        if fh.readinto(memoryview(data)[:USERBLOCK_SIZE]) != USERBLOCK_SIZE:
-            raise CorruptCheckpointError(f"{path} became shorter while it was read")
-        _hash_body(path, fh, header.body_length, header.digest, header.new_hash,
-                   memoryview(data)[USERBLOCK_SIZE:])
-        return Sealed(header.version, data, header.manifest_length)
+        digest, total = header.new_hash(), USERBLOCK_SIZE + header.body_length
+        manifest, planned = b"", None
+        if plan is not None:
+            manifest = bytearray(header.manifest_length)
+            _read_into(path, fh, memoryview(manifest), digest)
+            refusal = None
+            try:
+                planned, allowed = plan(bytes(manifest), total)
+            except CheckpointError as error:
+                refusal = error
+            else:
+                if total > allowed:
+                    refusal = CorruptCheckpointError(
+                        f"{path} holds {total:,} bytes, more than the {allowed:,} its manifest "
+                        "accounts for (padded or appended to); use an earlier checkpoint")
+            if refusal is not None:
+                _hash_rest(path, fh, header.body_length - len(manifest), digest)
+                _check_digest(path, fh, header, digest)
+                raise refusal
+        data = bytearray(total)
+        data[:USERBLOCK_SIZE] = header.head
+        start = USERBLOCK_SIZE + len(manifest)
+        data[USERBLOCK_SIZE:start] = manifest
+        _read_into(path, fh, memoryview(data)[start:], digest)
+        _check_digest(path, fh, header, digest)
+        return Sealed(header.version, data, header.manifest_length, planned)
     return _reading(path, read)

@@ -17,19 +17,13 @@ from typing import Any, Protocol
 import attrs
 import numpy as np
 
-from purenet.core.records import Architecture, Dense, Grads, Params
-from purenet.errors import CorruptCheckpointError, UnsupportedCheckpointError
+from purenet.checkpoint import contract
+from purenet.checkpoint.contract import architecture
+from purenet.core.records import Dense, Grads, Params
+from purenet.errors import CorruptCheckpointError
 from purenet.optim.states import STATE_RECORDS
 from purenet.train.config import RunConfig
 from purenet.train.state import HISTORY_COLUMNS, EarlyStoppingState, EpochTotals, History, TrainState
-
-MAX_LAYERS = 1000
-# The keys of ``meta`` (format 2 has no ``upgraded_from``).
-META_KEYS = ("format", "format_version", "purenet_version", "created", "step", "epoch",
-             "batch_index", "seed", "stopped", "architecture", "totals", "early_stopping",
-             "optimizer_state", "environment", "upgraded_from")
-TOTALS_KEYS = ("loss_sum", "correct", "samples")
-EARLY_KEYS = ("best", "best_epoch", "wait", "best_params")
 
 
 class ArraySource(Protocol):
@@ -48,27 +42,6 @@ def counter(meta: dict[str, Any], name: str, path: str, low: int = 0) -> int:
         raise CorruptCheckpointError(f"{path}: {name} must be an integer from {low} to "
                                      f"2**63-1, the file holds {value!r:.60}")
     return value
-
-
-def check_keys(record: Any, keys: tuple[str, ...], what: str, path: str) -> dict[str, Any]:
-    """``record`` as a dict with exactly ``keys``, or an error naming the difference."""
-    if not isinstance(record, dict) or set(record) != set(keys):
-        found = sorted(record) if isinstance(record, dict) else f"a {type(record).__name__}"
-        raise CorruptCheckpointError(f"{path}: {what} must have the keys {list(keys)}, the "
-                                     f"file has {found}")
-    return record
-
-
-def architecture(layers: Any, what: str, path: str) -> Architecture:
-    """An architecture of at most ``MAX_LAYERS`` layers (counted before any is built)."""
-    if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_LAYERS:
-        count = len(layers) if isinstance(layers, list) else f"a {type(layers).__name__}"
-        raise CorruptCheckpointError(f"{path}: {what} must list 1 to {MAX_LAYERS} layers "
-                                     f"(purenet's limit), the file has {count}")
-    try:
-        return Architecture.from_dicts(layers)
-    except (TypeError, ValueError) as error:
-        raise CorruptCheckpointError(f"{path}: {what} is not valid: {error}") from None
 
 
 class StateReader:
@@ -95,12 +68,16 @@ class StateReader:
 
     def record(self, data: Any, prefix: str, depth: int = 0) -> Any:
         """The optimizer state record ``data`` describes (a chain's records nested)."""
-        if not isinstance(data, dict) or data.get("record") not in STATE_RECORDS or depth > 8:
-            raise UnsupportedCheckpointError(
-                f"{self.path}: unknown optimizer state record at {prefix}: {data!r:.80}")
+        if not isinstance(data, dict) or not isinstance(data.get("record"), str) or depth > 8:
+            raise CorruptCheckpointError(f"{self.path}: the optimizer state at {prefix} must be "
+                                         f"an object naming its record, the file holds "
+                                         f"{data!r:.80}")
+        if data["record"] not in STATE_RECORDS:
+            raise contract.newer(self.path, f"the optimizer state record {data['record']!r:.40} "
+                                 f"at {prefix}")
         cls = STATE_RECORDS[data["record"]]
         names = [field.name for field in attrs.fields(cls)]
-        check_keys(data, ("record", *names), f"the optimizer state at {prefix}", self.path)
+        contract.fields(data, ("record", *names), f"the optimizer state at {prefix}", self.path)
         values = {}
         for name in names:
             value, at = data[name], f"{prefix}/{name}"
@@ -138,7 +115,7 @@ def _number(value: Any, what: str, path: str) -> float:
 def _early(reader: StateReader, data: Any, epoch: int, path: str) -> EarlyStoppingState | None:
     if data is None:
         return None
-    data = check_keys(data, EARLY_KEYS, "early_stopping", path)
+    data = contract.record(data, "meta.early_stopping", path)
     if not is_int(data["best_epoch"]) or not -1 <= data["best_epoch"] < max(epoch, 0) \
             or not is_int(data["wait"]) or not 0 <= data["wait"] <= epoch \
             or not isinstance(data["best_params"], bool):
@@ -151,7 +128,7 @@ def _early(reader: StateReader, data: Any, epoch: int, path: str) -> EarlyStoppi
 
 
 def _totals(data: Any, path: str) -> EpochTotals:
-    data = check_keys(data, TOTALS_KEYS, "totals", path)
+    data = contract.record(data, "meta.totals", path)
     if not is_int(data["samples"]) or data["samples"] < 0:
         raise CorruptCheckpointError(f"{path}: totals.samples must be an integer >= 0, the "
                                      f"file holds {data['samples']!r:.40}")

@@ -2,8 +2,9 @@
 
 A correct digest proves that the bytes are the ones written, not that what was written is a
 state purenet could have reached (a buggy writer, a hand-edited and resealed file, a hostile
-one). Every load checks the state against its own run record before anything uses it, and
-a resume checks its counters against the data the run is given.
+one). Every load checks the state against its own run record, and its counters against the
+batches per epoch of the data it records, before anything uses it; a resume checks them
+again against the data the run is given.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from purenet.checkpoint.state_arrays import non_finite_arrays
 from purenet.errors import CorruptCheckpointError
 from purenet.train.config import RunConfig
-from purenet.train.data import batches_per_epoch, check_batch_size
+from purenet.train.data import batches_per_epoch, check_batch_size, progress_problems
 from purenet.train.loop import state_mismatches
 from purenet.train.state import HISTORY_COLUMNS, TrainState
 
@@ -29,28 +30,13 @@ def samples_of(data: Any) -> int | None:
     return None
 
 
-def _batches_per_epoch(config: RunConfig, n_samples: int) -> int:
+def batches_of(config: RunConfig, n_samples: int | None) -> int | None:
+    """The batches an epoch of ``config``'s run has on ``n_samples`` samples (None when
+    not known)."""
+    if n_samples is None:
+        return None
     return batches_per_epoch(n_samples, check_batch_size(config.batch_size, n_samples),
                              config.drop_last)
-
-
-def progress_problems(state: TrainState, config: RunConfig, n_samples: int | None,
-                      resuming: bool = False) -> list[str]:
-    """Where the counters cannot come from training ``config``'s run on ``n_samples``
-    samples: batch_index past the end of an epoch; and, when ``resuming`` on those samples,
-    a step that is not ``epoch * batches_per_epoch + batch_index`` (only then: a state
-    continued by ``fit(initial_state=...)`` on other data counts the earlier steps too,
-    and is still a state worth inspecting)."""
-    if n_samples is None:
-        return []
-    per_epoch = _batches_per_epoch(config, n_samples)
-    if state.batch_index >= per_epoch:
-        return [f"batch_index {state.batch_index} lies past the end of an epoch, which has "
-                f"{per_epoch} batches ({n_samples} samples, batch_size {config.batch_size})"]
-    if resuming and state.step != state.epoch * per_epoch + state.batch_index:
-        return [f"step {state.step} is not epoch * {per_epoch} + batch_index = "
-                f"{state.epoch * per_epoch + state.batch_index} ({per_epoch} batches an epoch)"]
-    return []
 
 
 def check_state(state: TrainState, config: RunConfig, path: str,
@@ -60,10 +46,12 @@ def check_state(state: TrainState, config: RunConfig, path: str,
     problems = []
     if not isinstance(state.stopped, bool):
         problems.append(f"stopped must be true or false, not {state.stopped!r:.40}")
-    if state.batch_index > state.step or state.epoch > state.step:
-        problems.append(f"step {state.step} is smaller than its epoch ({state.epoch}) or "
-                        f"batch_index ({state.batch_index})")
-    problems += progress_problems(state, config, n_samples)
+    try:
+        per_epoch = batches_of(config, n_samples)
+    except ValueError as error:   # a recorded sample count no batch of the run fits
+        problems.append(f"its data cannot be trained on by its run: {error}")
+    else:
+        problems += progress_problems(state.step, state.epoch, state.batch_index, per_epoch)
     lengths = {len(getattr(state.history, column)) for column in HISTORY_COLUMNS}
     if len(lengths) != 1:
         problems.append(f"the history's columns have different lengths {sorted(lengths)}")

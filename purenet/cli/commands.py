@@ -22,6 +22,7 @@ from purenet.cli.readers import evaluate, inspect, plot, predict, rewind, show
 from purenet.cli.sweep import SWEEP_HANDLERS, add_sweep_commands
 from purenet.cli import upgrade as upgrade_command
 from purenet.errors import CheckpointError, ExperimentError
+from purenet.train.config import MIN_EPOCHS
 
 EXIT_ERROR = 1
 
@@ -134,7 +135,7 @@ def _add_train(commands: Any) -> None:
     train.add_argument("--force", action="store_true",
                        help="delete the run already in the run directory (only one purenet "
                             "made) once the new run starts")
-    train.add_argument("--epochs", type=_integer(1), metavar="N", help="override epochs")
+    train.add_argument("--epochs", type=_integer(MIN_EPOCHS), metavar="N", help="override epochs")
     train.add_argument("--seed", type=int, metavar="N", help="override seed")
     train.add_argument("--checkpoint-every", type=_integer(1), metavar="N",
                        help="checkpoint every N steps (instead of the config's policy)")

@@ -67,6 +67,17 @@ def _data_line(data: dict[str, Any] | None) -> str:
                      for name, v in data.items() if v is not None)
 
 
+def _scope_here(info: dict[str, Any], here: dict[str, Any]) -> str:
+    """Whether this process computes in the scope of the file's newest steps."""
+    then = {"numerics": info["numerics"], "numpy": info["environment"].get("numpy"),
+            "blas": info["environment"].get("blas")}
+    changed = [f"{name} {here[name]}" for name in then if then[name] != here[name]]
+    if not changed:
+        return "the same (a resume here is bit-identical to the uninterrupted run)"
+    return ("other: " + ", ".join(changed) + " (a resume here goes on, with a warning, "
+            "outside bit identity)")
+
+
 def inspect(args: argparse.Namespace) -> int:
     from purenet.checkpoint.format import summarize
 
@@ -79,7 +90,7 @@ def inspect(args: argparse.Namespace) -> int:
         return 0
     arch = info["architecture"]
     sizes = "-".join(str(n) for n in [arch[0]["input_dim"], *(l["output_dim"] for l in arch)])
-    env = info["environment"]
+    env, here = info["environment"], info["scope_here"]
     show({"checkpoint": info["path"], "step": info["step"],
            "epoch": f"{info['epoch']} (+{info['batch_index']} batches)",
            "loss": info["loss"], "val_loss": info["val_loss"],
@@ -89,8 +100,14 @@ def inspect(args: argparse.Namespace) -> int:
            "seed": info["seed"], "dtype": info["dtype"], "optimizer": info["optimizer"],
            "architecture": f"{sizes} ({', '.join(l['activation'] for l in arch)})",
            "threads": f"{info.get('threads')} (the run's BLAS threads, applied on resume)",
+           "numerics": info["numerics"],
            "environment": f"numpy {env.get('numpy')}, {env.get('blas')}",
+           "scope here": _scope_here(info, here),
            "data": _data_line(info.get("data"))})
+    from purenet.cli.sweep import scope_lines
+
+    for line in scope_lines(info["crossings"], None):
+        print(line)
     for status in info.get("checkpoints", ()):
         print(f"  {os.path.basename(status['path'])}: {status['integrity']}")
     return 0
@@ -183,17 +200,19 @@ def predict(args: argparse.Namespace) -> int:
 
 def rewind(args: argparse.Namespace) -> int:
     from purenet.checkpoint.format import write_checkpoint
-    from purenet.checkpoint.rewind import state_at
+    from purenet.checkpoint.rewind import replay_to
     from purenet.experiment.readrun import read_run
     from purenet.experiment.runner import fit_arrays
 
     run = read_run(args.run_dir)
     x, y, validation = fit_arrays(run.experiment)
-    state = state_at(os.path.join(args.run_dir, "checkpoints"), args.step, x, y, validation)
+    replayed = replay_to(os.path.join(args.run_dir, "checkpoints"), args.step, x, y, validation)
+    state = replayed.state
     output = args.output or os.path.join(args.run_dir, "rewound", f"step-{args.step:08d}.h5")
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     checkpoint = run.checkpoint
-    write_checkpoint(output, state, checkpoint.config, checkpoint.experiment, checkpoint.data)
+    write_checkpoint(output, state, checkpoint.config, checkpoint.experiment, checkpoint.data,
+                     replayed.crossings)
     print(f"the state after step {state.step} (epoch {state.epoch}, +{state.batch_index} "
           f"batches) is in {output}")
     return 0

@@ -183,14 +183,37 @@ def verify(args: argparse.Namespace) -> int:
     if args.json:
         import attrs
 
-        print(as_json({**attrs.asdict(result), "ok": result.ok}))
+        print(as_json({**attrs.asdict(result), "ok": result.ok,
+                       "comparable": result.comparable}))
     else:
-        verdict = "ok: bit-identical" if result.ok else "MISMATCH: resume is not exact here"
         print(f"replayed {args.run_dir} from step {result.from_step} to step "
               f"{result.to_step} in {result.seconds:.2f} s\n"
               f"saved    params_digest {result.expected_digest}\n"
-              f"replayed params_digest {result.replayed_digest}\n{verdict}")
+              f"replayed params_digest {result.replayed_digest}")
+        for line in scope_lines(result.crossings, result.replay_crossing):
+            print(line)
+        print(_verdict(result))
     return 0 if result.ok else EXIT_ERROR
+
+
+def scope_lines(crossings: Any, replay_crossing: Any) -> list[str]:
+    """The crossings of a run and of its replay, one line each (none for a run in one scope)."""
+    from purenet.checkpoint.scope import describe_plain
+
+    lines = [f"the run crossed scopes {describe_plain(c)}" for c in crossings]
+    if replay_crossing is not None:
+        lines.append(f"this replay runs in another scope than the run did "
+                     f"{describe_plain(replay_crossing)}")
+    return lines
+
+
+def _verdict(result: Any) -> str:
+    if result.ok:
+        return "ok: bit-identical"
+    if not result.comparable:
+        return ("MISMATCH, as may be: the replay crossed numerics or BLAS scopes, where bit "
+                "identity is not promised (docs/determinism.md)")
+    return "MISMATCH: resume is not exact here"
 
 
 SWEEP_HANDLERS = {"sweep": sweep, "diff": diff, "verify": verify}

@@ -13,7 +13,7 @@ import math
 import numbers
 from typing import Any, Callable, Iterable, Sequence
 
-from purenet.errors import SettingError, SettingTypeError
+from purenet.errors import SettingError, SettingTypeError, UnknownNameError
 
 import attrs
 
@@ -85,7 +85,7 @@ def one_of(names: Iterable[str]) -> Validator:
             raise SettingTypeError(_name(attribute), f"must be one of {names}, got "
                                    f"{describe(value)}")
         if value not in names:
-            raise SettingError(_name(attribute), f"is unknown: {value!r}; expected one of "
+            raise UnknownNameError(_name(attribute), f"is unknown: {value!r}; expected one of "
                                f"{names}{did_you_mean(value, names)}")
     return validate
 

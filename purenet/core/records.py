@@ -15,7 +15,7 @@ import numpy as np
 
 from purenet.core.activations import ACTIVATIONS
 from purenet.core.checks import field, integer, number, one_of
-from purenet.errors import SettingError
+from purenet.errors import SettingError, UnknownKeyError
 
 Array = np.ndarray
 DTYPES = ("float32", "float64")
@@ -75,10 +75,9 @@ class LayerSpec:
         unknown = sorted(set(layer) - set(_LAYER_KEYS))
         missing = [k for k in _LAYER_KEYS[:3] if k not in layer]
         if unknown or missing:
-            raise ValueError(
-                f"layer {index} has unknown keys {unknown} and missing keys {missing}; "
-                f"a layer dict takes {list(_LAYER_KEYS)} (dropout optional)"
-            )
+            problem = (f"layer {index} has unknown keys {unknown} and missing keys {missing}; "
+                       f"a layer dict takes {list(_LAYER_KEYS)} (dropout optional)")
+            raise UnknownKeyError((), problem) if unknown else ValueError(problem)
         try:
             return cls(**layer)
         except SettingError as error:

@@ -6,7 +6,7 @@ import inspect
 from typing import Any, Mapping, Sequence
 
 from purenet.core.checks import check, describe, one_of
-from purenet.errors import SettingError, SettingTypeError
+from purenet.errors import SettingError, SettingTypeError, UnknownKeyError
 from purenet.optim.optimizers import OPTIMIZERS, TRANSFORMS, Optimizer, chain
 from purenet.optim.schedules import schedule_from_config
 
@@ -37,7 +37,7 @@ def from_config(config: Mapping[str, Any]) -> Optimizer:
     allowed = [*signature, *(TRANSFORMS if name in OPTIMIZERS else ())]
     for key in config:
         if key != "name" and key not in allowed:
-            raise SettingError((key,), f"is not an argument of {name}; expected one of "
+            raise UnknownKeyError((key,), f"is not an argument of {name}; expected one of "
                                f"{sorted(allowed)}")
     missing = [k for k, p in signature.items() if p.default is p.empty and k not in config]
     if missing:
@@ -62,7 +62,7 @@ def from_config(config: Mapping[str, Any]) -> Optimizer:
 def _chain_from_config(config: Mapping[str, Any]) -> Optimizer:
     for key in config:
         if key not in ("name", "transforms"):
-            raise SettingError((key,), "is not an argument of chain; expected one of "
+            raise UnknownKeyError((key,), "is not an argument of chain; expected one of "
                                "['name', 'transforms']")
     transforms = config.get("transforms")
     if isinstance(transforms, (str, bytes, Mapping)) or not isinstance(transforms, Sequence) \

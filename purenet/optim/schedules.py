@@ -13,7 +13,7 @@ import attrs
 import numpy as np
 
 from purenet.core.checks import boolean, check, describe, field, integer, number, one_of
-from purenet.errors import SettingError, SettingTypeError
+from purenet.errors import SettingError, SettingTypeError, UnknownKeyError
 
 _rate = number(0)          # a finite number >= 0
 _positive_int = integer(1)
@@ -132,7 +132,7 @@ def schedule_from_config(config: Mapping[str, Any]) -> Schedule:
     arguments = [a.name for a in attrs.fields(cls)]
     for key in config:
         if key != "schedule" and key not in arguments:
-            raise SettingError((key,), f"is not an argument of {name}; expected one of "
+            raise UnknownKeyError((key,), f"is not an argument of {name}; expected one of "
                                f"{arguments}")
     missing = [a.name for a in attrs.fields(cls)
                if a.default is attrs.NOTHING and a.name not in config]

@@ -23,7 +23,13 @@ from purenet.experiment.runner import fit_arrays
 
 @attrs.frozen
 class Verification:
-    """The replay from ``from_step`` (0: the run's start) to ``to_step`` and its verdict."""
+    """The replay from ``from_step`` (0: the run's start) to ``to_step`` and its verdict.
+
+    ``crossings``: where the run went on under another scope (numerics, numpy, BLAS),
+    with the steps. ``replay_crossing``: what differs between the scope the run computed
+    these steps in and this process's, if anything; a replay across either is no witness
+    of exactness (``comparable`` is False) and a mismatch then proves nothing.
+    """
 
     run_dir: str
     from_step: int
@@ -31,15 +37,23 @@ class Verification:
     expected_digest: str         # the params digest in the checkpoint of to_step
     replayed_digest: str
     seconds: float
+    crossings: tuple[dict, ...] = ()
+    replay_crossing: dict | None = None
 
     @property
     def ok(self) -> bool:
         return self.expected_digest == self.replayed_digest
 
+    @property
+    def comparable(self) -> bool:
+        """The replay ran in the scope the run computed these steps in, within one scope."""
+        return self.replay_crossing is None and not any(
+            self.from_step < c["step"] < self.to_step for c in self.crossings)
+
 
 def _older(directory: str, newest: Checkpoint, from_step: int | None) -> Checkpoint | None:
     """The checkpoint to replay from: of ``from_step``, else the oldest valid one before
-    the newest; None replays from the start."""
+    the newest and at or after the run's last scope crossing; None replays from the start."""
     files = [(step, path) for step, path in checkpoint_files(directory) if step < newest.state.step]
     if from_step == 0:
         return None
@@ -50,7 +64,8 @@ def _older(directory: str, newest: Checkpoint, from_step: int | None) -> Checkpo
                 f"no checkpoint of step {from_step} before step {newest.state.step} in "
                 f"{directory}; choose one of {[s for s, _ in files]} (or 0: the start)")
         return read_checkpoint(found)
-    for _, path in files:
+    since = max((c.step for c in newest.crossings), default=0)
+    for _, path in [(step, path) for step, path in files if step >= since]:
         try:
             return read_checkpoint(path)
         except CheckpointError:
@@ -60,7 +75,8 @@ def _older(directory: str, newest: Checkpoint, from_step: int | None) -> Checkpo
 
 def verify(run_dir: str | os.PathLike, from_step: int | None = None) -> Verification:
     """Replay ``run_dir`` from the checkpoint of ``from_step`` (default: its oldest
-    checkpoint before the newest; the start when there is none) to its newest checkpoint.
+    checkpoint before the newest since the run last crossed scopes; the start when there
+    is none) to its newest checkpoint.
 
     Raises:
         RunDirectoryError, CheckpointError: not a run, or no valid checkpoint.
@@ -75,7 +91,9 @@ def verify(run_dir: str | os.PathLike, from_step: int | None = None) -> Verifica
     base = _older(directory, newest, from_step)
     x, y, validation = fit_arrays(run.experiment)
     start = time.perf_counter()
-    state = replay(directory, newest, base, newest.state.step, x, y, validation)
+    replayed = replay(directory, newest, base, newest.state.step, x, y, validation)
     return Verification(run_dir, 0 if base is None else base.state.step, newest.state.step,
-                        newest.params_digest, params_digest(state.params),
-                        time.perf_counter() - start)
+                        newest.params_digest, params_digest(replayed.state.params),
+                        time.perf_counter() - start,
+                        tuple(c.to_dict() for c in newest.crossings),
+                        None if replayed.own is None else replayed.own.to_dict())

@@ -9,6 +9,7 @@ its validator; the TOML key, the checkpoint and the resume check follow.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 from typing import Any, Mapping
 
@@ -19,7 +20,7 @@ from purenet.core import checks
 from purenet.core.initializers import INITIALIZERS
 from purenet.core.losses import CLASSIFICATION_LOSSES, DEFAULT_LOSS, LOSSES, resolve_loss
 from purenet.core.records import DTYPES, Architecture, LayerSpec, as_architecture
-from purenet.errors import SettingError, SettingTypeError
+from purenet.errors import SettingError, SettingTypeError, UnknownKeyError
 from purenet.optim import Optimizer, adam, from_config
 from purenet.train.state import EarlyStopping
 
@@ -28,6 +29,14 @@ from purenet.train.state import EarlyStopping
 RESUMABLE = "resumable"
 # Fields whose name in the plain form (TOML, JSON) differs: the seed's "layers".
 PLAIN_NAMES = {"architecture": "layers"}
+# A new run trains at least one epoch; a stored record of 0.2 may say 0 (it still loads).
+MIN_EPOCHS = 1
+# True while a stored record is read back (``RunConfig.from_stored``).
+_STORED = contextvars.ContextVar("purenet_reading_a_stored_run_record", default=False)
+
+
+def _epochs_check(instance: Any, attribute: Any, value: Any) -> None:
+    checks.integer(0 if _STORED.get() else MIN_EPOCHS)(instance, attribute, value)
 
 
 def _dtype_name(value: Any) -> Any:
@@ -122,7 +131,7 @@ class RunConfig:
 
     architecture: Architecture = attrs.field(converter=as_architecture)
     optimizer: Optimizer = attrs.field(factory=adam, validator=_is_optimizer)
-    epochs: int = checks.field(checks.integer(0), default=10, metadata={RESUMABLE: True})
+    epochs: int = checks.field(_epochs_check, default=10, metadata={RESUMABLE: True})
     batch_size: int | None = checks.field(_batch_size_check, default=64)
     seed: int = checks.field(checks.integer(0, 2**63 - 1), default=0)
     dtype: str = attrs.field(default="float32", converter=_dtype_name,
@@ -164,6 +173,16 @@ class RunConfig:
             SettingError: naming the setting (``optimizer.b1``) and what is wrong with it.
         """
         return structure(data, cls)
+
+    @classmethod
+    def from_stored(cls, data: Mapping[str, Any]) -> "RunConfig":
+        """The record as a checkpoint stored it: ``from_dict``, with the bounds that only new
+        runs must meet left out (a run of ``epochs = 0``, which purenet 0.2 accepted)."""
+        token = _STORED.set(True)
+        try:
+            return structure(data, cls)
+        finally:
+            _STORED.reset(token)
 
     def differences(self, other: "RunConfig") -> list[str]:
         """Every setting but the resumable ones on which ``other`` differs from this run."""
@@ -259,7 +278,7 @@ def setting_errors(error: BaseException, path: tuple = ()) -> list[SettingError]
         return found + [e for sub in other for e in setting_errors(sub, path)]
     if isinstance(error, ForbiddenExtraKeysError):
         allowed = sorted(PLAIN_NAMES.get(f.name, f.name) for f in attrs.fields(error.cl))
-        return [SettingError((*path, key), "unknown key; expected one of "
+        return [UnknownKeyError((*path, key), "unknown key; expected one of "
                              f"{allowed}{checks.did_you_mean(key, allowed)}")
                 for key in sorted(error.extra_fields)]
     if isinstance(error, KeyError):
@@ -289,7 +308,7 @@ def structure(data: Any, cls: type, conv: Any = None) -> Any:
 # --- comparing ----------------------------------------------------------------------------
 
 
-def _flatten(config: Any, prefix: str = "") -> dict[str, Any]:
+def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
     """Nested dicts and lists as one level of dotted keys (list entries by position), so a
     difference is named down to the entry (``layers.1.activation``). An empty dict or list
     is a value of its own, so a setting set to ``[]`` is not lost."""
@@ -301,7 +320,7 @@ def _flatten(config: Any, prefix: str = "") -> dict[str, Any]:
         return {prefix[:-1]: config}
     flat: dict[str, Any] = {}
     for key, value in items:
-        flat.update(_flatten(value, f"{prefix}{key}."))
+        flat.update(flatten(value, f"{prefix}{key}."))
     return flat
 
 
@@ -310,7 +329,7 @@ def differences(expected: Mapping[str, Any], found: Mapping[str, Any],
                 ) -> list[str]:
     """Every setting on which two plain configs differ, one ``line`` each, formatted with
     ``key`` (dotted), ``expected`` and ``found``."""
-    expected, found = _flatten(dict(expected)), _flatten(dict(found))
+    expected, found = flatten(dict(expected)), flatten(dict(found))
     absent = "(not set)"
     return [line.format(key=k, expected=expected.get(k, absent), found=found.get(k, absent))
             for k in sorted(set(expected) | set(found))

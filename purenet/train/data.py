@@ -17,6 +17,9 @@ from purenet.core.rng import check_seed, derive
 from purenet.errors import SettingError
 
 Array = np.ndarray
+# More batches an epoch than any machine holds samples for (2**40 samples of one float32
+# feature are 4 TiB): the bound on a run's counters where its data is not recorded.
+MAX_BATCHES = 2**40
 
 
 def batches_per_epoch(n_samples: int, batch_size: int, drop_last: bool = False) -> int:
@@ -31,6 +34,28 @@ def batches_per_epoch(n_samples: int, batch_size: int, drop_last: bool = False) 
             f"{n_samples} samples; lower batch_size or set drop_last=False"
         )
     return count
+
+
+def progress_problems(step: int, epoch: int, batch_index: int,
+                      per_epoch: int | None) -> list[str]:
+    """Where counters cannot be a point of one run on one data set, whose epochs each have
+    ``per_epoch`` batches (None: not known; then only what every such run obeys is checked,
+    the same count of batches in every finished epoch and more than ``batch_index``)."""
+    if per_epoch is not None:
+        if batch_index >= per_epoch:
+            return [f"batch_index {batch_index} lies past the end of an epoch, which has "
+                    f"{per_epoch} batches"]
+        if step != epoch * per_epoch + batch_index:
+            return [f"step {step} is not epoch * {per_epoch} + batch_index = "
+                    f"{epoch * per_epoch + batch_index} ({per_epoch} batches an epoch)"]
+        return []
+    done = step - batch_index
+    if done < 0 or batch_index >= MAX_BATCHES or (epoch == 0 and done != 0) or (epoch > 0 and (
+            done % epoch or not batch_index < done // epoch <= MAX_BATCHES)):
+        return [f"step {step} at epoch {epoch}, batch_index {batch_index} is no point of a "
+                "run: its finished epochs cannot each have the same number of batches, more "
+                f"than batch_index and at most {MAX_BATCHES:,}"]
+    return []
 
 
 def epoch_order(seed: int, epoch: int, n_samples: int, shuffle: bool = True) -> Array:

@@ -24,7 +24,8 @@ from purenet.errors import TrainingInterrupted
 from purenet.train.callbacks import Callback, Checkpointing, ProgressBar
 from purenet.train.config import RunConfig
 from purenet.train.fingerprint import Fingerprint, fingerprint
-from purenet.train.data import batches_per_epoch, check_batch_size, epoch_order
+from purenet.train.data import (batches_per_epoch, check_batch_size, epoch_order,
+                                progress_problems)
 from purenet.train.engine import StepEngine
 from purenet.train.interrupts import DeferredInterrupts
 from purenet.train.metrics import score
@@ -178,6 +179,16 @@ def check_resumable(state: TrainState, config: RunConfig) -> None:
         raise ValueError("initial_state does not match this run:\n  " + "\n  ".join(problems))
 
 
+def _check_one_run(state: TrainState, data: _Data) -> None:
+    """Refuse to checkpoint a continuation on other data: every checkpoint is a point of one
+    run on the data it records, which is what lets a load check its counters."""
+    problems = progress_problems(state.step, state.epoch, state.batch_index, data.n_batches)
+    if problems:
+        raise ValueError(f"initial_state is no point of a run on this data ({problems[0]}); "
+                         "a checkpointed run trains on one data set. Continue it without a "
+                         "checkpointer, or start a new run")
+
+
 def _starting_state(config: RunConfig, checkpointer: Checkpointing | None,
                     state: TrainState | None, data: Fingerprint) -> TrainState:
     """The checkpointer's newest state, ``state``, or a fresh one; checked against the run."""
@@ -256,6 +267,8 @@ def fit(config: RunConfig | Any, x: Any, y: Any, *, validation_data: tuple[Any, 
         raise ValueError("pass either initial_state or resume=True, not both")
     if resume and checkpointer is None:
         raise ValueError("resume=True needs a checkpointer to resume from")
+    if initial_state is not None and checkpointer is not None:
+        _check_one_run(initial_state, data)
     arrays = {"x": data.x, "y": data.y, "x_val": data.x_val, "y_val": data.y_val}
     if data.weights is not None:   # only then: unweighted runs keep their old fingerprint
         arrays["sample_weight"] = data.weights
