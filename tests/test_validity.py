@@ -82,3 +82,23 @@ def test_resume_refuses_such_a_file_before_anything_changes(original, tmp_path):
                         progress=False, checkpointer=pn.Checkpointer(tmp_path), resume=True)
     assert result.state.step == 3   # started afresh: the invalid file was never trusted
     assert os.path.exists(path)     # and nothing was deleted to make room
+
+
+def test_fit_refuses_to_checkpoint_a_continuation_on_other_data(tmp_path):
+    """Every checkpoint is a point of one run on the data it records, so that a load can
+    check its counters; a state continued on other data may train, but not be saved."""
+    rng = np.random.default_rng(0)
+    x, x_other = rng.normal(size=(40, 2)), rng.normal(size=(24, 2))
+    y, y_other = (x[:, 0] > 0).astype(int), (x_other[:, 0] > 0).astype(int)
+    first = pn.fit(ARCH, x, y, epochs=3, batch_size=16, progress=False, max_steps=4)
+    with pytest.raises(ValueError, match=r"initial_state is no point of a run on this data "
+                                         r"\(step 4 is not epoch \* 2 \+ batch_index"):
+        pn.fit(ARCH, x_other, y_other, epochs=3, batch_size=16, progress=False,
+               initial_state=first.state, checkpointer=pn.Checkpointer(tmp_path / "ck"))
+    assert not (tmp_path / "ck").exists() or not list((tmp_path / "ck").glob("step-*"))
+    rest = pn.fit(ARCH, x_other, y_other, epochs=3, batch_size=16, progress=False,
+                  initial_state=first.state)   # without a checkpointer: allowed
+    assert rest.state.step > 4
+    same = pn.fit(ARCH, x, y, epochs=3, batch_size=16, progress=False,
+                  initial_state=first.state, checkpointer=pn.Checkpointer(tmp_path / "ok"))
+    assert pn.load_checkpoint(tmp_path / "ok").state.step == same.state.step == 9

@@ -77,26 +77,33 @@ def _chunks(body: Body) -> list[bytes | memoryview]:
     return [body] if isinstance(body, (bytes, bytearray, memoryview)) else list(body)
 
 
-def seal(body: Body, format_version: int = FORMAT_VERSION,
-         manifest_length: int | None = None) -> bytes:
-    """The header: magic, format version, (from format 3 on) the manifest's length, the
-    length and digest of the body, and a CRC-32 of those lines, padded with NUL bytes to
-    ``USERBLOCK_SIZE``. ``body``: its bytes, or a sequence of byte strings that make it up
-    in turn.
+def header(format_version: int, manifest_length: int | None, body_length: int,
+           digest: str) -> bytes:
+    """The 512-byte header of a body of ``body_length`` bytes whose digest (hex) is
+    ``digest``: magic, format version, (from format 3 on) the manifest's length, the body's
+    length and digest, and a CRC-32 of those lines, padded with NUL bytes.
 
     The header's own CRC and its all-NUL padding make a flipped bit anywhere in the user
     block an error too (the body digest does not cover it).
     """
-    field, new_hash = _digest_of(format_version)
+    field, _ = _digest_of(format_version)
+    manifest = "" if manifest_length is None else f"{MANIFEST_FIELD}={manifest_length}\n"
+    text = MAGIC + (f"format_version={format_version}\n{manifest}body_length={body_length}\n"
+                    f"{field}={digest}\n").encode()
+    text += f"header_crc32={zlib.crc32(text):08x}\n".encode()
+    return text.ljust(USERBLOCK_SIZE, b"\0")
+
+
+def seal(body: Body, format_version: int = FORMAT_VERSION,
+         manifest_length: int | None = None) -> bytes:
+    """The header of ``body``: its bytes, or a sequence of byte strings that make it up in
+    turn (hashed here)."""
+    _, new_hash = _digest_of(format_version)
     digest, length = new_hash(), 0
     for chunk in _chunks(body):   # xxhash lets go of the GIL on large chunks
         digest.update(chunk)
         length += memoryview(chunk).nbytes
-    manifest = "" if manifest_length is None else f"{MANIFEST_FIELD}={manifest_length}\n"
-    text = MAGIC + (f"format_version={format_version}\n{manifest}body_length={length}\n"
-                    f"{field}={digest.hexdigest()}\n").encode()
-    text += f"header_crc32={zlib.crc32(text):08x}\n".encode()
-    return text.ljust(USERBLOCK_SIZE, b"\0")
+    return header(format_version, manifest_length, length, digest.hexdigest())
 
 
 def write_sealed(path: str, body: Body, manifest_length: int | None = None) -> str:
@@ -323,10 +330,10 @@ def read_sealed(path: str, plan: Planner | None = None) -> Sealed:
 
     Nothing is allocated before it is bounded: the header's sizes are checked against the
     file first, and with a ``plan`` (format 3), the manifest is read and planned before the
-    rest of the body. A body larger than the plan accounts for is refused, and so is one
-    whose plan fails, after its digest is streamed through one chunk of memory (a damaged
-    file is reported as damaged, not by what the damage made of its manifest). A valid
-    file is read once, hashed as it is read, into memory of its own size.
+    rest of the body. A file larger than the plan accounts for is refused unread; one whose
+    plan fails, after its digest is streamed through one chunk of memory (a damaged file
+    is reported as damaged, not by what the damage made of its manifest). A valid file is
+    read once, hashed as it is read, into memory of its own size.
     """
     def read(fh) -> Sealed:
         header = _checked_header(path, fh)
@@ -335,20 +342,16 @@ def read_sealed(path: str, plan: Planner | None = None) -> Sealed:
         if plan is not None:
             manifest = bytearray(header.manifest_length)
             _read_into(path, fh, memoryview(manifest), digest)
-            refusal = None
             try:
                 planned, allowed = plan(bytes(manifest), total)
-            except CheckpointError as error:
-                refusal = error
-            else:
-                if total > allowed:
-                    refusal = CorruptCheckpointError(
-                        f"{path} holds {total:,} bytes, more than the {allowed:,} its manifest "
-                        "accounts for (padded or appended to); use an earlier checkpoint")
-            if refusal is not None:
+            except CheckpointError as refusal:   # damage, or a manifest no writer made?
                 _hash_rest(path, fh, header.body_length - len(manifest), digest)
                 _check_digest(path, fh, header, digest)
                 raise refusal
+            if total > allowed:   # refused unread: no file purenet writes is ever larger
+                raise CorruptCheckpointError(
+                    f"{path} holds {total:,} bytes, more than the {allowed:,} its manifest "
+                    "accounts for (padded or appended to); use an earlier checkpoint")
         data = bytearray(total)
         data[:USERBLOCK_SIZE] = header.head
         start = USERBLOCK_SIZE + len(manifest)
