@@ -5,7 +5,7 @@ imported with the package. Training, checkpointing and experiment files are load
 use (PEP 562), so ``import purenet`` stays fast and never pulls in h5py or scikit-learn.
 """
 
-__version__ = "0.2.1"
+__version__ = "0.3.0"
 
 import importlib
 

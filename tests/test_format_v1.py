@@ -83,7 +83,8 @@ def assert_resumes_as_the_contract_says(source, tmp_path):
     for name in ("a", "b"):
         directory = tmp_path / name
         upgraded(source, directory)
-        with pytest.warns(pn.CheckpointWarning, match="under another numerics version or BLAS"):
+        with pytest.warns(pn.CheckpointWarning, match="under another numerics version, numpy "
+                                                      "or BLAS"):
             resumed, start = resume(directory)
         assert start == 7 and resumed.state.step == 12
         final = pn.load_checkpoint(directory)

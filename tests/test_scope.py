@@ -101,7 +101,8 @@ def test_verify_replays_from_after_the_crossing_and_says_a_mismatch_proves_nothi
     assert not result.comparable
     main(["verify", run_dir])
     out, err = capsys.readouterr()
-    assert "purenet: warning: replaying" in err and "under another numerics version" in err
+    assert "purenet: warning: replaying" in err
+    assert "under another numerics version, numpy or BLAS" in err
     assert "this replay runs in another scope than the run did at step 30" in out
     assert "ok: bit-identical" in out or "MISMATCH, as may be" in out
 
@@ -153,3 +154,23 @@ def test_the_scope_after_a_step_undoes_the_later_crossings():
     assert scope.scope_after(now, crossings, 15) == {"numerics": 1, "numpy": "b", "blas": "y"}
     assert scope.scope_after(now, crossings, 5) == {"numerics": 1, "numpy": "b", "blas": "x"}
     assert scope.crossing(3, now, now) is None
+
+
+def test_numpy_s_simd_targets_are_recorded_and_a_file_without_them_warns(tmp_path):
+    """numpy's exp and tanh differ in the last bits with AVX-512: its dispatch targets are
+    part of the scope. A file of 0.2 did not record them, so nothing can be promised."""
+    from test_format_v1 import resume
+
+    assert machine.environment()["numpy_simd"] and scope.here()["numpy_simd"]
+    directory = tmp_path / "ck"
+    directory.mkdir()
+    v021 = os.path.join(os.path.dirname(__file__), "data", "v3-0.2.1-step-00000007.h5")
+    with open(v021, "rb") as src, open(directory / "step-00000007.h5", "wb") as dst:
+        dst.write(src.read())
+    simd = machine.environment()["numpy_simd"]
+    with pytest.warns(pn.CheckpointWarning,
+                      match=rf"numpy_simd: saved with \(not recorded\), now '{simd}'"):
+        resume(directory)
+    newest = pn.load_checkpoint(directory)
+    assert newest.environment["numpy_simd"] == simd
+    assert newest.crossings[0].changes[0] == ("numpy_simd", None, simd)

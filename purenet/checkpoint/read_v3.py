@@ -60,13 +60,21 @@ def _text(meta: dict[str, Any], key: str, path: str) -> str:
     return meta[key]
 
 
+# What each value of the environment may be (None: every other key).
+_ENVIRONMENT_VALUES = {
+    "blas_threads": ("an integer >= 0", lambda v: is_int(v) and v >= 0),
+    "numpy_simd": ("a string or null", lambda v: v is None or isinstance(v, str)),
+    None: ("a string", lambda v: isinstance(v, str)),
+}
+
+
 def _environment(data: Any, path: str) -> dict[str, Any]:
     env = contract.record(data, "meta.environment", path)
     for key, value in env.items():
-        if not (isinstance(value, str) if key != "blas_threads" else is_int(value) and value >= 0):
-            raise CorruptCheckpointError(f"{path}: meta.environment.{key} must be "
-                                         f"{'an integer >= 0' if key == 'blas_threads' else 'a string'}"
-                                         f", the file holds {value!r:.40}")
+        kind, ok = _ENVIRONMENT_VALUES.get(key, _ENVIRONMENT_VALUES[None])
+        if not ok(value):
+            raise CorruptCheckpointError(f"{path}: meta.environment.{key} must be {kind}, the "
+                                         f"file holds {value!r:.40}")
     return env
 
 
@@ -96,7 +104,7 @@ def _crossings(data: Any, step: int, path: str) -> tuple[Crossing, ...]:
         if unknown:
             raise contract.newer(path, f"a crossing of {unknown[0]!r:.40}")
         if not all(isinstance(pair, list) and len(pair) == 2 and all(
-                isinstance(v, (str, int)) and not isinstance(v, bool) for v in pair)
+                v is None or isinstance(v, (str, int)) and not isinstance(v, bool) for v in pair)
                 for pair in changed.values()):
             raise bad
         last = item["step"]

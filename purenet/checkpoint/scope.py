@@ -1,9 +1,12 @@
 """The scope of bit identity, and the record of a run that crossed out of it.
 
 A run's bits are reproducible within one numerics version (``core/numerics.py``), one numpy
-build and one BLAS library, version and core type (``machine.environment()['blas']``, e.g.
-``openblas 0.3.31.188.0 (Haswell)``). The BLAS thread count is a setting of the run and is
-applied again on resume, so it is not part of the scope. Resuming, rewinding or verifying
+build and the SIMD targets it dispatches to on the CPU (``X86_V3 X86_V4 AVX512_ICL``: its exp
+and tanh differ in the last bits under AVX-512), and one BLAS library, version and core type
+(``machine.environment()['blas']``, e.g. ``openblas 0.3.31.188.0 (Haswell)``). The BLAS
+thread count is a setting of the run and is applied again on resume, so it is not part of
+the scope. A field a file did not record (numpy's SIMD targets, before 0.3) differs from
+every value: nothing can be promised about it. Resuming, rewinding or verifying
 under another scope goes on, with one ``CheckpointWarning`` naming what changed; the
 checkpoints written afterwards list the step where the run crossed (a ``Crossing``), so a
 mixed run is never taken for a bit-exact one.
@@ -20,14 +23,13 @@ from purenet.checkpoint import machine
 from purenet.core import numerics
 from purenet.errors import CheckpointWarning
 
-FIELDS = ("numerics", "numpy", "blas")
+FIELDS = ("numerics", "numpy", "numpy_simd", "blas")
 
 
 def scope_of(version: int, environment: Mapping[str, Any]) -> dict[str, Any]:
     """The scope a state was computed in: its numerics version and its environment's
-    numpy and BLAS."""
-    return {"numerics": version, "numpy": environment.get("numpy"),
-            "blas": environment.get("blas")}
+    numpy, numpy's SIMD targets and BLAS (None for what the environment does not record)."""
+    return {"numerics": version, **{name: environment.get(name) for name in FIELDS[1:]}}
 
 
 def here() -> dict[str, Any]:
@@ -56,7 +58,12 @@ class Crossing:
 def describe_plain(data: Mapping[str, Any]) -> str:
     """``Crossing.to_dict()``'s form described, as ``Crossing.describe`` does."""
     return f"at step {data['step']}: " + "; ".join(
-        f"{name} {before} -> {after}" for name, (before, after) in data["changed"].items())
+        f"{name} {_shown(before)} -> {_shown(after)}"
+        for name, (before, after) in data["changed"].items())
+
+
+def _shown(value: Any) -> str:
+    return "(not recorded)" if value is None else str(value)
 
 
 def crossing(step: int, before: Mapping[str, Any], after: Mapping[str, Any]) -> Crossing | None:
@@ -80,10 +87,11 @@ def scope_after(scope: Mapping[str, Any], crossings: tuple[Crossing, ...],
 def warn(path: str, doing: str, found: Crossing, stacklevel: int = 3) -> None:
     """The one warning for going on under another scope: ``doing`` (``resuming``,
     ``replaying``) ``path`` and what changed."""
-    changes = "; ".join(f"{name}: saved with {before!r}, now {after!r}"
+    quoted = lambda value: "(not recorded)" if value is None else repr(value)
+    changes = "; ".join(f"{name}: saved with {quoted(before)}, now {quoted(after)}"
                         for name, before, after in found.changes)
     warnings.warn(
-        f"{doing} {path} under another numerics version or BLAS ({changes}): the run goes on, "
-        f"but is bit-identical to an uninterrupted run only within one scope; later "
+        f"{doing} {path} under another numerics version, numpy or BLAS ({changes}): the run "
+        "goes on, but is bit-identical to an uninterrupted run only within one scope; later "
         f"checkpoints record that it crossed at step {found.step}", CheckpointWarning,
         stacklevel=stacklevel)

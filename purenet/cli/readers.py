@@ -69,13 +69,14 @@ def _data_line(data: dict[str, Any] | None) -> str:
 
 def _scope_here(info: dict[str, Any], here: dict[str, Any]) -> str:
     """Whether this process computes in the scope of the file's newest steps."""
-    then = {"numerics": info["numerics"], "numpy": info["environment"].get("numpy"),
-            "blas": info["environment"].get("blas")}
-    changed = [f"{name} {here[name]}" for name in then if then[name] != here[name]]
-    if not changed:
+    from purenet.checkpoint import scope
+
+    changed = scope.crossing(info["step"], scope.scope_of(info["numerics"], info["environment"]),
+                             here)
+    if changed is None:
         return "the same (a resume here is bit-identical to the uninterrupted run)"
-    return ("other: " + ", ".join(changed) + " (a resume here goes on, with a warning, "
-            "outside bit identity)")
+    return ("other: " + ", ".join(f"{name} {after}" for name, _, after in changed.changes)
+            + " (a resume here goes on, with a warning, outside bit identity)")
 
 
 def inspect(args: argparse.Namespace) -> int:
@@ -101,7 +102,9 @@ def inspect(args: argparse.Namespace) -> int:
            "architecture": f"{sizes} ({', '.join(l['activation'] for l in arch)})",
            "threads": f"{info.get('threads')} (the run's BLAS threads, applied on resume)",
            "numerics": info["numerics"],
-           "environment": f"numpy {env.get('numpy')}, {env.get('blas')}",
+           "environment": f"numpy {env.get('numpy')} "
+                          f"({env.get('numpy_simd') or 'SIMD targets not recorded'}), "
+                          f"{env.get('blas')}",
            "scope here": _scope_here(info, here),
            "data": _data_line(info.get("data"))})
     from purenet.cli.sweep import scope_lines

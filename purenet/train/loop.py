@@ -19,6 +19,7 @@ import numpy as np
 from purenet.core import checks
 from purenet.core.losses import normalised_weights
 from purenet.core.network import init_params
+from purenet.core.records import Architecture, Dense, Params
 from purenet.core.validate import check_targets, check_x
 from purenet.errors import TrainingInterrupted
 from purenet.train.callbacks import Callback, Checkpointing, ProgressBar
@@ -150,6 +151,16 @@ def _validated_data(config: RunConfig, x: Any, y: Any, validation_data: Any,
                  batches_per_epoch(len(x), batch_size, config.drop_last), batch_size >= len(x))
 
 
+def optimizer_template(config: RunConfig) -> Any:
+    """The optimizer state ``config``'s optimizer keeps, for a network of the run's depth
+    whose every layer is 1x1: its records and their nesting, at no cost in memory."""
+    layers = tuple(attrs.evolve(spec, input_dim=1, output_dim=1)
+                   for spec in config.architecture.layers)
+    params = Params(tuple(Dense(np.zeros((1, 1), config.np_dtype), np.zeros(1, config.np_dtype))
+                          for _ in layers), Architecture(layers))
+    return config.optimizer.init(params)
+
+
 def state_mismatches(state: TrainState, config: RunConfig) -> list[str]:
     """Where ``state`` does not belong to the run ``config`` describes, one phrase each:
     seed, architecture, dtype, the optimizer state's record, early stopping on or off."""
@@ -161,7 +172,7 @@ def state_mismatches(state: TrainState, config: RunConfig) -> list[str]:
                         f"state {state.params.architecture.to_dicts()}")
     if state.params.dtype != config.np_dtype:
         problems.append(f"dtype: this run has {config.dtype}, the state {state.params.dtype}")
-    template = config.optimizer.init(state.params)
+    template = optimizer_template(config)
     if type(template) is not type(state.opt_state):
         problems.append(f"optimizer state: this run's optimizer ({config.optimizer.name}) "
                         f"keeps {type(template).__name__}, the state holds "
