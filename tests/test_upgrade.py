@@ -110,3 +110,31 @@ def test_the_command_upgrades_a_directory_and_reports_failures(tmp_path, capsys)
     captured = capsys.readouterr()
     assert "format 3 already" in captured.out
     assert "purenet: error:" in captured.err and "step-00000009.h5" in captured.err
+
+
+def test_every_reader_of_a_run_refuses_old_checkpoints_in_one_line_naming_upgrade(tmp_path,
+                                                                                  capsys):
+    from _sweep_common import write_experiment
+    from purenet.experiment.config import load_experiment
+    from purenet.experiment.runner import run_experiment
+
+    run_dir = str(tmp_path / "run")
+    run_experiment(load_experiment(write_experiment(tmp_path, name="run", epochs=1, sweep=None)),
+                   run_dir, progress=False)
+    checkpoints = os.path.join(run_dir, "checkpoints")
+    for name in os.listdir(checkpoints):
+        if name.startswith("step-"):
+            os.remove(os.path.join(checkpoints, name))
+    copied(V2, checkpoints)
+    points = tmp_path / "points.csv"
+    points.write_text("x0,x1\n0.5,0.5\n")
+    capsys.readouterr()
+    for command in (["inspect", run_dir], ["inspect", run_dir, "--json"],
+                    ["evaluate", run_dir], ["predict", run_dir, str(points)],
+                    ["plot", run_dir], ["rewind", run_dir, "--step", "3"],
+                    ["verify", run_dir]):   # (diff reads checkpoints only to replay)
+        assert main(command) == 1, command
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "format 2 (purenet 0.1)" in err[0], (command, err)
+        assert "run `purenet upgrade " in err[0]
+    assert contents(os.path.join(checkpoints, "step-00000007.h5")) == contents(V2)

@@ -88,7 +88,8 @@ class Checkpoint:
 
     @property
     def scope(self) -> dict[str, Any]:
-        """The scope its newest steps were computed in: numerics version, numpy, BLAS."""
+        """The scope its newest steps were computed in: numerics version, numpy and its
+        SIMD targets, BLAS (``scope.py``)."""
         return scope_of(self.numerics, self.environment)
 
 
@@ -172,7 +173,8 @@ def summarize(path: str | os.PathLike) -> dict[str, Any]:
             "val_loss": history.val_loss[-1] if len(history) else float("nan"),
             "params_digest": ckpt.params_digest, "format": FORMAT_NAME,
             "format_version": ckpt.format_version, "purenet_version": ckpt.purenet_version,
-            "created": ckpt.created, "upgraded_from": ckpt.upgraded_from, "seed": state.seed, "stopped": state.stopped,
+            "created": ckpt.created, "upgraded_from": ckpt.upgraded_from, "seed": state.seed,
+            "stopped": state.stopped,
             "optimizer": ckpt.config.optimizer.name, "dtype": ckpt.config.dtype,
             "threads": ckpt.config.threads, "data": ckpt.data,
             "architecture": state.params.architecture.to_dicts(),

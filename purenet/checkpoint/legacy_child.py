@@ -20,6 +20,7 @@ import h5py
 
 from purenet.checkpoint import format_v1, layout, sealed
 from purenet.checkpoint.read_v2 import read_v2
+from purenet.checkpoint import contract
 from purenet.checkpoint.contract import stored_run_config
 from purenet.checkpoint.validity import check_state, samples_of
 from purenet.core.numerics import FIRST_RECORDED
@@ -63,10 +64,21 @@ def read_file(path: str) -> tuple[int, dict[str, Any]]:
     return version, parts
 
 
+def _environment(found: Any) -> dict[str, Any]:
+    """The original's environment in format 3's record: its keys of that record kept, what
+    it did not record (or recorded as something else) marked so."""
+    found = found if isinstance(found, dict) else {}
+    env = {key: found.get(key) if isinstance(found.get(key), str) else "not recorded"
+           for key in contract.REQUIRED["meta.environment"]}
+    threads = found.get("blas_threads")
+    env["blas_threads"] = threads if type(threads) is int and threads >= 0 else 0
+    return env
+
+
 def write_converted(output: str, version: int, parts: dict[str, Any]) -> None:
     """The state as a format 3 file at ``output`` (a new file, synced), keeping the
     original's creation time and environment and saying what it was converted from."""
-    provenance = {"created": parts["created"], "environment": parts["environment"],
+    provenance = {"created": parts["created"], "environment": _environment(parts["environment"]),
                   "numerics": FIRST_RECORDED,
                   "upgraded_from": {"format_version": version,
                                     "purenet_version": parts["purenet_version"]}}

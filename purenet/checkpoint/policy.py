@@ -223,11 +223,8 @@ class Checkpointer(Callback):
                 f"{found.path} belongs to a different run; refusing to resume:\n  "
                 + "\n  ".join(differences)
                 + "\nresume with the original settings and data, or use another directory")
-        self._crossings = found.crossings
-        changed = scope.crossing(found.state.step, found.scope, scope.here())
-        if changed is not None:
-            scope.warn(found.path, "resuming", changed, stacklevel=4)
-            self._crossings += (changed,)
+        own = scope.go_on(found.path, "resuming", found.state.step, found.scope)
+        self._crossings = found.crossings + (() if own is None else (own,))
         self.last_saved_step = found.state.step
         return found.state
 

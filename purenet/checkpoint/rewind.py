@@ -64,10 +64,8 @@ class _Replay(Callback):
         step = 0 if self.base is None else self.base.state.step
         then = scope.scope_after(self.newest.scope, self.newest.crossings, step)
         self.earlier = () if self.base is None else self.base.crossings
-        self.own = scope.crossing(step, then, scope.here())
-        if self.own is not None:
-            scope.warn(self.directory if self.base is None else self.base.path,
-                       "replaying", self.own, stacklevel=5)
+        self.own = scope.go_on(self.directory if self.base is None else self.base.path,
+                               "replaying", step, then, stacklevel=5)
         return None if self.base is None else self.base.state
 
 

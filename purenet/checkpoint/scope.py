@@ -95,3 +95,13 @@ def warn(path: str, doing: str, found: Crossing, stacklevel: int = 3) -> None:
         "goes on, but is bit-identical to an uninterrupted run only within one scope; later "
         f"checkpoints record that it crossed at step {found.step}", CheckpointWarning,
         stacklevel=stacklevel)
+
+
+def go_on(path: str, doing: str, step: int, then: Mapping[str, Any],
+          stacklevel: int = 4) -> Crossing | None:
+    """Going on, in this process, from ``path``'s ``step``, whose run computed in scope
+    ``then``: the crossing, warned of, when the scopes differ; None when they agree."""
+    own = crossing(step, then, here())
+    if own is not None:
+        warn(path, doing, own, stacklevel=stacklevel + 1)
+    return own

@@ -67,6 +67,18 @@ def _data_line(data: dict[str, Any] | None) -> str:
                      for name, v in data.items() if v is not None)
 
 
+def scope_lines(crossings: Any, replay_crossing: Any) -> list[str]:
+    """The crossings of a run and of its replay (``Crossing.to_dict()`` forms), one line
+    each; none for a run in one scope."""
+    from purenet.checkpoint.scope import describe_plain
+
+    lines = [f"the run crossed scopes {describe_plain(c)}" for c in crossings]
+    if replay_crossing is not None:
+        lines.append(f"this replay runs in another scope than the run did "
+                     f"{describe_plain(replay_crossing)}")
+    return lines
+
+
 def _scope_here(info: dict[str, Any], here: dict[str, Any]) -> str:
     """Whether this process computes in the scope of the file's newest steps."""
     from purenet.checkpoint import scope
@@ -107,8 +119,6 @@ def inspect(args: argparse.Namespace) -> int:
                           f"{env.get('blas')}",
            "scope here": _scope_here(info, here),
            "data": _data_line(info.get("data"))})
-    from purenet.cli.sweep import scope_lines
-
     for line in scope_lines(info["crossings"], None):
         print(line)
     for status in info.get("checkpoints", ()):

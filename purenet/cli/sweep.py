@@ -176,7 +176,7 @@ def diff(args: argparse.Namespace) -> int:
 
 
 def verify(args: argparse.Namespace) -> int:
-    from purenet.cli.readers import as_json
+    from purenet.cli.readers import as_json, scope_lines
     from purenet.sweep.verification import verify as replay
 
     result = replay(args.run_dir, args.from_step)
@@ -194,17 +194,6 @@ def verify(args: argparse.Namespace) -> int:
             print(line)
         print(_verdict(result))
     return 0 if result.ok else EXIT_ERROR
-
-
-def scope_lines(crossings: Any, replay_crossing: Any) -> list[str]:
-    """The crossings of a run and of its replay, one line each (none for a run in one scope)."""
-    from purenet.checkpoint.scope import describe_plain
-
-    lines = [f"the run crossed scopes {describe_plain(c)}" for c in crossings]
-    if replay_crossing is not None:
-        lines.append(f"this replay runs in another scope than the run did "
-                     f"{describe_plain(replay_crossing)}")
-    return lines
 
 
 def _verdict(result: Any) -> str:
