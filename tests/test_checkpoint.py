@@ -190,11 +190,14 @@ def test_file_is_plain_hdf5_with_named_groups(tmp_path):
 
 def test_the_data_fingerprint_is_stored_as_is(tmp_path):
     spec = small_spec()
-    data = {"x": {"shape": [240, 2], "dtype": "<f8", "blake2b": "ab" * 16}, "x_val": None}
+    data = {"x": {"shape": [240, 2], "dtype": "<f8", "xxh3_128": "ab" * 16},
+            "y": {"shape": [240], "dtype": "<i8", "xxh3_128": "cd" * 16},
+            "x_val": None, "y_val": None}
+    experiment = {"name": "moons", "data": {"source": "make_moons"}, "checkpoint": {}}
     state = attrs.evolve(state_at(spec, 2), batch_index=2)   # 240 samples: 15 batches an epoch
     loaded = read_checkpoint(write_checkpoint(tmp_path / "a.h5", state, spec,
-                                              experiment={"name": "moons"}, data=data))
-    assert loaded.data == data and loaded.experiment == {"name": "moons"}
+                                              experiment=experiment, data=data))
+    assert loaded.data == data and loaded.experiment == experiment
     assert read_checkpoint(write_checkpoint(tmp_path / "b.h5", state_at(spec, 2), spec)).data is None
 
 

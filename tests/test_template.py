@@ -24,8 +24,12 @@ try:
 except ImportError:   # pragma: no cover
     assert_records_equal = None
 
-EXPERIMENT = {"name": "template", "notes": "ünïcode ✓", "tags": [1, 2.5, None]}
-DATA = {"x": "0123abcd", "n": 96}
+EXPERIMENT = {"name": "template", "data": {"notes": "ünïcode ✓", "tags": [1, 2.5, None]},
+              "checkpoint": {}}
+DATA = {"x": {"shape": [96, 2], "dtype": "<f4", "xxh3_128": "0123abcd" * 4},
+        "y": {"shape": [96, 1], "dtype": "<f4", "xxh3_128": "4567cdef" * 4},
+        "x_val": {"shape": [32, 2], "dtype": "<f4", "xxh3_128": "89ab0123" * 4},
+        "y_val": {"shape": [32, 1], "dtype": "<f4", "xxh3_128": "cdef4567" * 4}}
 
 
 class Every(pn.Callback):
@@ -149,7 +153,7 @@ def test_a_new_layout_or_a_longer_json_text_builds_a_new_template(tmp_path, monk
     write_checkpoint(tmp_path / "c.h5", states[7], spec, EXPERIMENT, DATA)   # history grew
     assert len(builds) == 2
     small = capacities_of(states[8], spec)
-    big = {"notes": "x" * 5000}   # over the experiment text's capacity
+    big = {**EXPERIMENT, "data": {"notes": "x" * 5000}}   # over the experiment text's capacity
     path = write_checkpoint(tmp_path / "d.h5", states[8], spec, big, DATA)
     assert len(builds) == 3
     grown = capacities_of(states[8], spec, big)

@@ -76,17 +76,34 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each given once: ``json.loads`` keeps the last of two,
+    another parser may keep the first, and the two would read two different states."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise _DuplicateKey(f"the key {twice[:40]!r} is given twice in one object")
+    return found
+
+
 def parse(raw: bytes, path: str) -> dict[str, Any]:
     """The manifest ``raw``: a JSON object at most ``MAX_BYTES`` long and ``MAX_DEPTH``
-    deep (its keys are the contract's to check)."""
+    deep, no key twice in an object (its keys are the contract's to check)."""
     if len(raw) > MAX_BYTES:
         raise CorruptCheckpointError(f"{path}: its manifest is {len(raw):,} bytes, over the "
                                      f"{MAX_BYTES:,} a checkpoint's may be")
     try:
-        found = json.loads(raw.decode("utf-8"))
+        found = json.loads(raw.decode("utf-8"), object_pairs_hook=_object)
     except RecursionError:
         raise CorruptCheckpointError(f"{path}: its manifest nests deeper than {MAX_DEPTH} "
                                      "levels") from None
+    except _DuplicateKey as error:
+        raise CorruptCheckpointError(f"{path}: its manifest is ambiguous: {error}") from None
     except ValueError as error:   # also bad UTF-8, and integers of over 4300 digits
         raise CorruptCheckpointError(f"{path}: its manifest is not valid JSON ({error})"
                                      ) from None
@@ -110,7 +127,7 @@ def _entry(row: Any, path: str) -> tuple[str, Entry]:
     if not isinstance(row, list) or len(row) != 4 or not isinstance(row[0], str):
         raise bad
     name, dtype, shape, offset = row
-    if dtype not in DTYPES:
+    if not isinstance(dtype, str) or dtype not in DTYPES:
         raise CorruptCheckpointError(f"{path}: the array {name} has dtype {dtype!r:.20}; "
                                      f"expected one of {sorted(DTYPES)}")
     if not isinstance(shape, list) or not 1 <= len(shape) <= 2 or not all(

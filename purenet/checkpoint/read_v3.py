@@ -13,12 +13,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from purenet.checkpoint import contract, manifest
+from purenet.checkpoint import contract, manifest, side_records
 from purenet.checkpoint.layout import FORMAT_NAME
-from purenet.checkpoint.scope import FIELDS, Crossing
 from purenet.checkpoint.sealed import USERBLOCK_SIZE
 from purenet.checkpoint.state_reader import is_int, read_state
-from purenet.core import numerics
 from purenet.errors import CorruptCheckpointError, NotACheckpointError
 from purenet.train.config import RunConfig
 
@@ -51,75 +49,7 @@ class Plan(NamedTuple):
     meta: dict[str, Any]
     config: RunConfig
     entries: dict[str, manifest.Entry]
-
-
-def _text(meta: dict[str, Any], key: str, path: str) -> str:
-    if not isinstance(meta[key], str):
-        raise CorruptCheckpointError(f"{path}: meta.{key} must be a string, the file holds "
-                                     f"{meta[key]!r:.40}")
-    return meta[key]
-
-
-# What each value of the environment may be (None: every other key).
-_ENVIRONMENT_VALUES = {
-    "blas_threads": ("an integer >= 0", lambda v: is_int(v) and v >= 0),
-    "numpy_simd": ("a string or null", lambda v: v is None or isinstance(v, str)),
-    None: ("a string", lambda v: isinstance(v, str)),
-}
-
-
-def _environment(data: Any, path: str) -> dict[str, Any]:
-    env = contract.record(data, "meta.environment", path)
-    for key, value in env.items():
-        kind, ok = _ENVIRONMENT_VALUES.get(key, _ENVIRONMENT_VALUES[None])
-        if not ok(value):
-            raise CorruptCheckpointError(f"{path}: meta.environment.{key} must be {kind}, the "
-                                         f"file holds {value!r:.40}")
-    return env
-
-
-def _numerics_version(value: Any, path: str) -> int:
-    if not is_int(value) or value < 1:
-        raise CorruptCheckpointError(f"{path}: meta.numerics must be an integer >= 1, the "
-                                     f"file holds {value!r:.40}")
-    if value > numerics.NUMERICS_VERSION:
-        raise contract.newer(path, f"numerics version {value}")
-    return value
-
-
-def _crossings(data: Any, step: int, path: str) -> tuple[Crossing, ...]:
-    """The scope crossings: steps in order, up to the file's own, each naming what changed."""
-    bad = CorruptCheckpointError(f"{path}: meta.crossings must list {{step, changed}} objects "
-                                 f"in step order up to step {step}, the file holds {data!r:.120}")
-    if not isinstance(data, list) or len(data) > 10_000:
-        raise bad
-    found, last = [], 0
-    for item in data:
-        item = contract.fields(item, ("step", "changed"), "a meta.crossings entry", path)
-        changed = item["changed"]
-        if not is_int(item["step"]) or not last <= item["step"] <= step \
-                or not isinstance(changed, dict) or not changed:
-            raise bad
-        unknown = sorted(set(changed) - set(FIELDS))
-        if unknown:
-            raise contract.newer(path, f"a crossing of {unknown[0]!r:.40}")
-        if not all(isinstance(pair, list) and len(pair) == 2 and all(
-                v is None or isinstance(v, (str, int)) and not isinstance(v, bool) for v in pair)
-                for pair in changed.values()):
-            raise bad
-        last = item["step"]
-        found.append(Crossing(last, tuple((name, *changed[name]) for name in FIELDS
-                                          if name in changed)))
-    return tuple(found)
-
-
-def _origin(data: Any, path: str) -> None:
-    if data is not None and not (isinstance(data, dict) and set(data) == {
-            "format_version", "purenet_version"} and data["format_version"] in (1, 2)
-            and isinstance(data["purenet_version"], str)):
-        raise CorruptCheckpointError(f"{path}: meta.upgraded_from must be null or "
-                                     f"{{format_version: 1 or 2, purenet_version}}, the file "
-                                     f"holds {data!r:.80}")
+    side: side_records.SideRecords
 
 
 def plan(raw: bytes, file_size: int, path: str) -> tuple[Plan, int]:
@@ -128,7 +58,8 @@ def plan(raw: bytes, file_size: int, path: str) -> tuple[Plan, int]:
     its stand-in is taken."""
     found = contract.record(manifest.parse(raw, path), "manifest", path)
     meta = contract.record(found["meta"], "meta", path)
-    if meta["format"] != FORMAT_NAME or meta["format_version"] != 3:
+    if meta["format"] != FORMAT_NAME or not is_int(meta["format_version"]) \
+            or meta["format_version"] != 3:
         raise NotACheckpointError(f"{path} does not say it is a {FORMAT_NAME}, version 3")
     config = contract.stored_run_config(found["config"], path)
     entries = manifest.checked_table(found["arrays"], file_size, USERBLOCK_SIZE + len(raw), path)
@@ -137,24 +68,17 @@ def plan(raw: bytes, file_size: int, path: str) -> tuple[Plan, int]:
     if extra:
         raise CorruptCheckpointError(f"{path}: the manifest lists arrays a checkpoint does "
                                      f"not hold: {extra[:5]}")
-    for key in ("purenet_version", "created"):
-        _text(meta, key, path)
-    _environment(meta["environment"], path)
-    _numerics_version(meta["numerics"], path)
-    _crossings(meta["crossings"], meta["step"], path)
-    _origin(meta["upgraded_from"], path)
-    return Plan(found, meta, config, entries), manifest.allowed_size(entries, len(raw))
+    side = side_records.check(meta, found, config, path)
+    return Plan(found, meta, config, entries, side), manifest.allowed_size(entries, len(raw))
 
 
 def read_v3(image: bytearray, planned: Plan, path: str) -> dict[str, Any]:
     """The parts of a verified format 3 image whose manifest ``planned`` is: ``state``,
     ``config`` (a RunConfig), ``experiment``, ``data``, ``environment``, ``numerics``,
     ``crossings``, ``purenet_version``, ``created``, ``upgraded_from``."""
-    found, meta = planned.found, planned.meta
+    meta, side = planned.meta, planned.side
     state, _ = read_state(meta, _Table(image, planned.entries, path), planned.config, path)
-    return {"state": state, "config": planned.config, "experiment": found["experiment"],
-            "data": found["data"], "environment": meta["environment"],
-            "numerics": meta["numerics"],
-            "crossings": _crossings(meta["crossings"], meta["step"], path),
-            "purenet_version": meta["purenet_version"], "created": meta["created"],
-            "upgraded_from": meta["upgraded_from"]}
+    return {"state": state, "config": planned.config, "experiment": side.experiment,
+            "data": side.data, "environment": side.environment, "numerics": side.numerics,
+            "crossings": side.crossings, "purenet_version": meta["purenet_version"],
+            "created": meta["created"], "upgraded_from": side.upgraded_from}

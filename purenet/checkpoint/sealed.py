@@ -183,6 +183,10 @@ def parse_header(path: str, head: bytes) -> dict[str, str]:
     fields = {}
     for line in text[len(MAGIC):crc_at].decode("ascii", "replace").splitlines():
         key, _, value = line.partition("=")
+        if key in fields:   # read one way by one reader, the other way by another
+            raise CorruptCheckpointError(f"{path} has a damaged purenet header (its field "
+                                         f"{key[:40]!r} is given twice); use an earlier "
+                                         "checkpoint")
         fields[key] = value
     return fields
 
