@@ -11,6 +11,7 @@ ones and leaves its inputs as they were.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import tempfile
 
@@ -59,8 +60,12 @@ def main(argv: list[str] | None = None) -> None:
     opt = pn.optim.adam(learning_rate=0.01)
     opt_state = opt.init(params)
     first, first_digest = params, params_digest(params)
-    for _ in range(args.steps):
+    history = pn.History()   # what fit records: a full batch is one epoch a step
+    for step in range(args.steps):
         loss, grads = pn.loss_and_grads(params, batch)
+        history = history.append(epoch=step + 1, train_loss=float(loss),
+                                 train_accuracy=pn.evaluate(params, x, y)["accuracy"],
+                                 val_loss=math.nan, val_accuracy=math.nan)
         updates, opt_state = opt.update(grads, opt_state, params)
         params = pn.optim.apply_updates(params, updates)
     accuracy = pn.evaluate(params, x, y)["accuracy"]
@@ -69,11 +74,12 @@ def main(argv: list[str] | None = None) -> None:
           f"Params record is untouched ({params_digest(first) == first_digest})")
 
     directory = args.dir or tempfile.mkdtemp(prefix="purenet-functional-")
-    # A hand-run loop finishes no epoch of fit's: its steps are batches of epoch 0.
-    state = TrainState(step=args.steps, epoch=0, batch_index=args.steps, seed=0,
-                       params=params, opt_state=opt_state)
+    # The loop's state as fit's full-batch run would hold it: a checkpoint must be a state
+    # its run record could reach (each step an epoch, its history row, the updates counted).
+    state = TrainState(step=args.steps, epoch=args.steps, batch_index=0, seed=0,
+                       params=params, opt_state=opt_state, history=history)
     spec = RunConfig(arch, opt, loss="binary_crossentropy", dtype="float64", seed=0,
-                     batch_size=None)
+                     batch_size=None, epochs=args.steps)
     path = pn.Checkpointer(directory).save(state, spec)
     print(f"5. Checkpointer.save: {path} ({os.path.getsize(path)} bytes, written atomically "
           "and verified)")

@@ -13,7 +13,7 @@ from typing import Any
 import purenet as pn
 from purenet import optim
 from purenet.optim import schedules
-from purenet.train.state import History
+from purenet.train.state import EpochTotals, History
 from purenet.train.config import RunConfig
 from purenet.train.loop import initial_state_for
 
@@ -103,9 +103,25 @@ def state_at(spec: RunConfig, step: int, val_losses: tuple[float, ...] = ()):
     for i, value in enumerate(val_losses):
         history = history.append(epoch=i + 1, train_loss=1.0, train_accuracy=0.5,
                                  val_loss=value, val_accuracy=1 - value)
-    # Counters that add up: all steps in the first epoch, or whole epochs of equal length.
-    return attrs.evolve(initial_state_for(spec), step=step, epoch=len(val_losses),
-                        batch_index=0 if val_losses else step, history=history)
+    # A state its run could reach: counters that add up (all steps in the first epoch, or
+    # whole epochs of equal length), an optimizer that counted every step, the sums of the
+    # batches done in the epoch in progress.
+    state = initial_state_for(spec)
+    batch_index = 0 if val_losses else step
+    samples = batch_index * spec.batch_size
+    return attrs.evolve(state, step=step, epoch=len(val_losses), batch_index=batch_index,
+                        history=history, opt_state=counted(state.opt_state, step),
+                        totals=EpochTotals(0.5 * samples, 0.0, samples))
+
+
+def counted(record, count: int):
+    """An optimizer state record with ``count`` updates made, at every depth of a chain."""
+    import attrs
+
+    names = {field.name for field in attrs.fields(type(record))}
+    if "states" in names:
+        return attrs.evolve(record, states=tuple(counted(r, count) for r in record.states))
+    return attrs.evolve(record, count=count) if "count" in names else record
 
 
 class FileProxy:

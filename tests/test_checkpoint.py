@@ -77,17 +77,18 @@ def trained(optimizer_name: str, dtype: str, max_steps: int = 11):
     return result.state, spec
 
 
-BATCHES_PER_EPOCH = 6   # trained's 96 samples in batches of 16
-
-
-def with_nan_history_and_stop(state):
-    """The state with a NaN-bearing history row added (an epoch of steps more, so that its
-    counters still add up) and the stopped flag set."""
-    history = state.history.append(epoch=len(state.history) + 1, train_loss=0.25,
-                                   train_accuracy=math.nan, val_loss=math.nan,
-                                   val_accuracy=float("inf"))
-    return attrs.evolve(state, history=history, epoch=state.epoch + 1, stopped=True,
-                        step=state.step + BATCHES_PER_EPOCH)
+def stopped_without_validation(optimizer_name: str, dtype: str):
+    """A state whose history holds NaN (no validation data: NaN validation metrics) and
+    that early stopping ended (train_loss must improve by 10: it stops after 2 epochs,
+    restoring the first epoch's parameters)."""
+    (x, y), _ = moons(96, 32)
+    optimizer = OPTIMIZERS[optimizer_name]()
+    early = EarlyStopping(monitor="train_loss", patience=1, min_delta=10.0)
+    result = pn.fit(ARCH, x, y, optimizer=optimizer, epochs=5, batch_size=16, seed=3,
+                    dtype=dtype, early_stopping=early, progress=False)
+    spec = RunConfig(pn.Architecture.from_dicts(ARCH), optimizer, loss="binary_crossentropy",
+                     dtype=dtype, seed=3, batch_size=16, early_stopping=early, epochs=5)
+    return result.state, spec
 
 
 def reseal(path: str, format_version: int = FORMAT_VERSION) -> None:
@@ -107,19 +108,19 @@ def reseal(path: str, format_version: int = FORMAT_VERSION) -> None:
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_save_load_round_trip_is_bit_for_bit(tmp_path, name, dtype):
-    state, spec = trained(name, dtype)
-    state = with_nan_history_and_stop(state)
-    assert state.early_stopping.best_params is not None and state.totals.samples > 0
-    path = write_checkpoint(tmp_path / "step-00000011.h5", state, spec)
-    loaded = read_checkpoint(path)
-    assert_equal_records(loaded.state, state)
-    # the fallback comparison, always: every array, dtype included, and the digest
-    for a, b in zip(tree_leaves(loaded.state.params), tree_leaves(state.params)):
-        assert a.dtype == np.dtype(dtype) and np.array_equal(a, b)
-    assert loaded.params_digest == params_digest(state.params)
-    assert loaded.state.stopped is True
+    for state, spec in (trained(name, dtype), stopped_without_validation(name, dtype)):
+        assert state.early_stopping.best_params is not None
+        path = write_checkpoint(tmp_path / f"step-{state.step:08d}.h5", state, spec)
+        loaded = read_checkpoint(path)
+        assert_equal_records(loaded.state, state)
+        # the fallback comparison, always: every array, dtype included, and the digest
+        for a, b in zip(tree_leaves(loaded.state.params), tree_leaves(state.params)):
+            assert a.dtype == np.dtype(dtype) and np.array_equal(a, b)
+        assert loaded.params_digest == params_digest(state.params)
+        assert loaded.config.to_dict() == spec.to_dict()
+    assert trained(name, dtype)[0].totals.samples > 0   # the first: mid-epoch
+    assert loaded.state.stopped is True and loaded.state.step == 12   # the second: stopped
     assert math.isnan(loaded.state.history.val_loss[-1])
-    assert loaded.config.to_dict() == spec.to_dict()
     assert loaded.format_version == FORMAT_VERSION
     assert not loaded.state.params.layers[0].W.flags.writeable   # read-only, like all records
 

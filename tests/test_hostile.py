@@ -351,6 +351,7 @@ def test_resume_checks_the_counters_against_the_data_it_is_given(original, tmp_p
     def edit(f):
         f.manifest["data"] = None
         f.meta.update(step=2**40)
+        f.meta["optimizer_state"].update(count=2**40)
     craft(original, tmp_path / f"step-{2**40:08d}.h5", edit)
     x, y = data()
     with pytest.raises(pn.CheckpointMismatchError, match="step 1099511627776 is not epoch"):

@@ -49,7 +49,7 @@ from purenet.checkpoint.scope import Crossing, here, scope_of
 from purenet.checkpoint.sealed import (FORMAT_VERSION, USERBLOCK_SIZE, header_version,
                                       read_sealed, verify_sealed, write_sealed)
 from purenet.checkpoint.state_arrays import non_finite_arrays
-from purenet.checkpoint.validity import check_state, samples_of
+from purenet.checkpoint.validity import check_state
 from purenet.core.numerics import NUMERICS_VERSION
 from purenet.core.records import params_digest
 from purenet.errors import CheckpointError, LegacyCheckpointError
@@ -141,7 +141,7 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     image = read_sealed(path, lambda raw, size: plan(raw, size, path))
     parts = read_v3(image.data, image.plan, path)
     state, config = parts["state"], parts["config"]
-    check_state(state, config, path, samples_of(parts["data"]))
+    check_state(state, config, path, parts["data"])
     return Checkpoint(path, state, config, parts["experiment"], parts["environment"],
                       version, parts["purenet_version"], parts["created"], parts["data"],
                       parts["numerics"], parts["crossings"], parts["upgraded_from"])

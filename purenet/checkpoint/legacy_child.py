@@ -22,7 +22,8 @@ from purenet.checkpoint import format_v1, layout, sealed
 from purenet.checkpoint.read_v2 import read_v2
 from purenet.checkpoint import contract
 from purenet.checkpoint.contract import stored_run_config
-from purenet.checkpoint.validity import check_state, samples_of
+from purenet.checkpoint import side_records
+from purenet.checkpoint.validity import check_state
 from purenet.core.numerics import FIRST_RECORDED
 from purenet.core.records import params_digest
 from purenet.errors import CheckpointError, NotACheckpointError
@@ -60,7 +61,8 @@ def read_file(path: str) -> tuple[int, dict[str, Any]]:
             parts["config"] = stored_run_config(parts["config"], path, exact=False)
         else:
             parts = read_v2(f, image, path)
-    check_state(parts["state"], parts["config"], path, samples_of(parts.get("data")))
+    parts["data"] = side_records.data_record(parts.get("data"), parts["config"], path)
+    check_state(parts["state"], parts["config"], path, parts["data"])
     return version, parts
 
 

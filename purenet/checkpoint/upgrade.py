@@ -14,7 +14,7 @@ from typing import NamedTuple
 from purenet.checkpoint import atomic, legacy
 from purenet.checkpoint.format import read_checkpoint
 from purenet.checkpoint.sealed import FORMAT_VERSION, header_version, sync_directory_of
-from purenet.checkpoint.validity import check_state, samples_of
+from purenet.checkpoint.validity import check_state
 from purenet.core.records import params_digest
 from purenet.errors import CheckpointError, CorruptCheckpointError
 
@@ -57,7 +57,7 @@ def upgrade_checkpoint(path: str | os.PathLike, output: str | os.PathLike | None
         answer = legacy.convert(path, temp)
         parts = legacy.read_converted(temp, path)
         state = parts["state"]
-        check_state(state, parts["config"], path, samples_of(parts["data"]))
+        check_state(state, parts["config"], path, parts["data"])
         if state.step != answer.get("step") or \
                 params_digest(state.params) != answer.get("params_digest"):
             raise CorruptCheckpointError(f"upgrading {path}: the rewritten file does not hold "
