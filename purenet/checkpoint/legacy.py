@@ -68,6 +68,27 @@ def _answer(path: str, proc: subprocess.CompletedProcess) -> dict[str, Any]:
     return answer
 
 
+def run_child(module: str, path: str, *args: str) -> dict[str, Any]:
+    """Run ``python -m module path *args MEMORY SECONDS`` within ``limits`` of ``path``'s
+    size, killed when its time is up, and return its one JSON answer.
+
+    Raises:
+        CheckpointError: the child's own refusal, or its failure to answer in its limits.
+    """
+    seconds, memory = limits(os.stat(path).st_size)
+    command = [sys.executable, "-m", module, path, *args, str(memory), str(int(seconds) + 1)]
+    try:
+        proc = subprocess.run(command, capture_output=True, timeout=seconds,
+                              stdin=subprocess.DEVNULL, env=_environment())
+    except subprocess.TimeoutExpired:   # run() has killed the child (SIGKILL) and reaped it
+        raise CorruptCheckpointError(
+            f"reading {path} took more than {seconds:.0f} s and was stopped: libhdf5 can loop "
+            "forever on a damaged file; use an earlier checkpoint") from None
+    except OSError as error:
+        raise CheckpointError(f"could not start the reader process for {path}: {error}") from error
+    return _answer(path, proc)
+
+
 def convert(path: str, output: str) -> dict[str, Any]:
     """Read ``path`` (format 1 or 2) in a child process and write its state to ``output``
     as a format 3 file (synced). Returns the child's answer: ``step``, ``params_digest``,
@@ -77,20 +98,14 @@ def convert(path: str, output: str) -> dict[str, Any]:
         CheckpointError: the file is not a valid checkpoint, or reading it took longer or
             needed more memory than ``limits`` allows (the child was stopped).
     """
-    seconds, memory = limits(os.stat(path).st_size)
-    command = [sys.executable, "-m", "purenet.checkpoint.legacy_child", path, output,
-               str(memory), str(int(seconds) + 1)]
-    try:
-        proc = subprocess.run(command, capture_output=True, timeout=seconds,
-                              stdin=subprocess.DEVNULL, env=_environment())
-    except subprocess.TimeoutExpired:   # run() has killed the child (SIGKILL) and reaped it
-        raise CorruptCheckpointError(
-            f"reading {path} took more than {seconds:.0f} s and was stopped: older checkpoint "
-            "formats are read through libhdf5, which can loop forever on a damaged file; use "
-            "an earlier checkpoint") from None
-    except OSError as error:
-        raise CheckpointError(f"could not start the reader process for {path}: {error}") from error
-    return _answer(path, proc)
+    return run_child("purenet.checkpoint.legacy_child", path, output)
+
+
+def compare_views(path: str) -> list[str]:
+    """How the HDF5 file of the format 3 checkpoint ``path`` differs from its manifest
+    (its JSON attributes, datasets and objects), read in a child process by libhdf5; empty
+    when both views hold the same. Only on request: purenet reads the manifest alone."""
+    return run_child("purenet.checkpoint.views_child", path)["differences"]
 
 
 def read_converted(output: str, path: str) -> dict[str, Any]:

@@ -170,9 +170,10 @@ def data_record(data: Any, config: RunConfig, path: str) -> dict[str, Any] | Non
 
 def experiment_record(data: Any, config: RunConfig, path: str) -> dict[str, Any] | None:
     """The experiment that ran the run (``Experiment.resolved_config()``): null, or an
-    object of the run record's settings, agreeing with the file's run record, and its
-    ``name``, ``data`` and ``checkpoint`` tables (checked by the readers that use them
-    against the run directory's ``config.toml``)."""
+    object of the run record's settings, read as the run record is and equal to it, and
+    its ``name``, ``data`` and ``checkpoint`` tables. Those are the run directory's: every
+    reader of a run compares them with its ``config.toml`` (``readrun.read_run``), and no
+    reader uses them from the checkpoint."""
     if data is None:
         return None
     if not isinstance(data, dict):
@@ -186,12 +187,17 @@ def experiment_record(data: Any, config: RunConfig, path: str) -> dict[str, Any]
         raise CorruptCheckpointError(f"{path}: experiment must have a name (a string) and the "
                                      f"tables data and checkpoint, the file holds {data!r:.120}")
     settings = {key: value for key, value in data.items() if key not in EXPERIMENT_KEYS}
-    written, held = flatten(config.to_dict()), flatten(settings)
-    changed = sorted(key for key in set(written) & set(held) if written[key] != held[key])
+    try:
+        ran = contract.stored_run_config(settings, path)
+    except CorruptCheckpointError as error:
+        raise CorruptCheckpointError(f"{error} (in the experiment record)") from None
+    written, held = flatten(config.to_dict()), flatten(ran.to_dict())
+    changed = sorted(key for key in set(written) | set(held) if written.get(key) != held.get(key))
     if changed:
-        raise CorruptCheckpointError(f"{path}: experiment.{changed[0]} is {held[changed[0]]!r:.40}"
-                                     f", the run record's {written[changed[0]]!r:.40}: the "
-                                     "experiment is not the one that ran this run")
+        raise CorruptCheckpointError(f"{path}: experiment.{changed[0]} is "
+                                     f"{held.get(changed[0])!r:.40}, the run record's "
+                                     f"{written.get(changed[0])!r:.40}: the experiment is not "
+                                     "the one that ran this run")
     return data
 
 

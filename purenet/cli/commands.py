@@ -153,6 +153,9 @@ def _add_run_commands(commands: Any) -> None:
                                               "one of a run or checkpoints directory.")
     inspect.add_argument("path", metavar="PATH", help="checkpoint file, run dir or checkpoints dir")
     inspect.add_argument("--json", action="store_true", help="one JSON object")
+    inspect.add_argument("--deep", action="store_true",
+                         help="also read the file through libhdf5 (in a bounded child) and "
+                              "compare that view with the manifest purenet reads")
 
     rewind = commands.add_parser(
         "rewind", help="the exact state of a run at any step, as a checkpoint file",

@@ -39,16 +39,16 @@ def as_json(value: Any) -> str:
 
 def _inspect_directory(path: str) -> dict[str, Any]:
     from purenet.checkpoint.format import summarize
-    from purenet.checkpoint.policy import checkpoint_files, checkpoints_directory
+    from purenet.checkpoint.policy import checkpoint_files, checkpoints_directory, read_named
 
     directory = checkpoints_directory(path)
     files = checkpoint_files(directory)
     if not files:
         raise CheckpointNotFoundError(f"no checkpoint files (step-*.h5) in {directory}")
     newest, statuses = None, []
-    for _, file in reversed(files):
-        try:
-            info = summarize(file)
+    for step, file in reversed(files):
+        try:   # the same reading as every other reader of a directory: names checked too
+            info = summarize(read_named(step, file))
             statuses.append({"path": file, "integrity": "ok"})
             newest = newest or info
         except CheckpointError as error:
@@ -98,9 +98,16 @@ def inspect(args: argparse.Namespace) -> int:
         info = _inspect_directory(args.path)
     else:
         info = summarize(args.path)
+    views = None
+    if getattr(args, "deep", False):
+        from purenet.checkpoint.legacy import compare_views
+
+        views = compare_views(info["path"])
+        info["views"] = {"same": not views, "differences": views}
+    status = 1 if views else 0
     if args.json:
         print(as_json(info))
-        return 0
+        return status
     arch = info["architecture"]
     sizes = "-".join(str(n) for n in [arch[0]["input_dim"], *(l["output_dim"] for l in arch)])
     env, here = info["environment"], info["scope_here"]
@@ -121,9 +128,14 @@ def inspect(args: argparse.Namespace) -> int:
            "data": _data_line(info.get("data"))})
     for line in scope_lines(info["crossings"], None):
         print(line)
-    for status in info.get("checkpoints", ()):
-        print(f"  {os.path.basename(status['path'])}: {status['integrity']}")
-    return 0
+    if views is not None:
+        print("HDF5 view: " + ("the same as the manifest's (what purenet reads)" if not views
+                               else "DIFFERENT from the manifest's, which purenet reads:"))
+        for line in views:
+            print(f"  {line}")
+    for checked in info.get("checkpoints", ()):
+        print(f"  {os.path.basename(checked['path'])}: {checked['integrity']}")
+    return status
 
 
 # --- plot, evaluate, predict ----------------------------------------------------------
