@@ -194,7 +194,8 @@ def test_the_data_fingerprint_is_stored_as_is(tmp_path):
     data = {"x": {"shape": [240, 2], "dtype": "<f8", "xxh3_128": "ab" * 16},
             "y": {"shape": [240], "dtype": "<i8", "xxh3_128": "cd" * 16},
             "x_val": None, "y_val": None}
-    experiment = {"name": "moons", "data": {"source": "make_moons"}, "checkpoint": {}}
+    experiment = {"name": "moons", "data": {"source": "make_moons"}, "checkpoint": {},
+                  **spec.to_dict()}
     state = attrs.evolve(state_at(spec, 2), batch_index=2)   # 240 samples: 15 batches an epoch
     loaded = read_checkpoint(write_checkpoint(tmp_path / "a.h5", state, spec,
                                               experiment=experiment, data=data))

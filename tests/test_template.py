@@ -24,8 +24,10 @@ try:
 except ImportError:   # pragma: no cover
     assert_records_equal = None
 
-EXPERIMENT = {"name": "template", "data": {"notes": "ünïcode ✓", "tags": [1, 2.5, None]},
-              "checkpoint": {}}
+def experiment(spec) -> dict:
+    """An experiment record of ``spec``'s run, with text of every kind in its data table."""
+    return {"name": "template", "data": {"notes": "ünïcode ✓", "tags": [1, 2.5, None]},
+            "checkpoint": {}, **spec.to_dict()}
 DATA = {"x": {"shape": [96, 2], "dtype": "<f4", "xxh3_128": "0123abcd" * 4},
         "y": {"shape": [96, 1], "dtype": "<f4", "xxh3_128": "4567cdef" * 4},
         "x_val": {"shape": [32, 2], "dtype": "<f4", "xxh3_128": "89ab0123" * 4},
@@ -72,15 +74,16 @@ def count_builds(monkeypatch) -> list[int]:
     return builds
 
 
-def template_of(state, spec, experiment=EXPERIMENT, data=DATA):
+def template_of(state, spec, record=None, data=DATA):
     """The cached template a save of ``state`` uses (its JSON capacities, its user block)."""
-    layout.body_chunks(state, spec, experiment, data)
-    arrays, texts = layout._contents(state, spec, experiment, data)
+    record = experiment(spec) if record is None else record
+    layout.body_chunks(state, spec, record, data)
+    arrays, texts = layout._contents(state, spec, record, data)
     return layout._template_for(arrays, texts, 0)
 
 
-def capacities_of(state, spec, experiment=EXPERIMENT, data=DATA):
-    return template_of(state, spec, experiment, data).capacities
+def capacities_of(state, spec, record=None, data=DATA):
+    return template_of(state, spec, record, data).capacities
 
 
 def h5_contents(path) -> tuple[dict, dict]:
@@ -104,7 +107,7 @@ def assert_same_files(a, b, state) -> None:
             assert_records_equal(ckpt.state, state)
         assert ckpt.params_digest == params_digest(state.params)
         assert ckpt.state.step == state.step and ckpt.state.epoch == state.epoch
-        assert ckpt.experiment == EXPERIMENT and ckpt.data == DATA
+        assert ckpt.experiment == experiment(ckpt.config) and ckpt.data == DATA
         assert ckpt.config.to_dict() == want.config.to_dict()
         assert ckpt.created == "2026-01-02T03:04:05.678901+00:00"
     (da, aa), (db, ab) = h5_contents(a), h5_contents(b)
@@ -125,17 +128,17 @@ def test_a_patched_template_is_the_file_h5py_builds(tmp_path, monkeypatch, name,
         if then not in states:   # early stopping ended the run
             continue
         layout.clear_templates()
-        write_checkpoint(tmp_path / "first.h5", states[first], spec, EXPERIMENT, DATA)
+        write_checkpoint(tmp_path / "first.h5", states[first], spec, experiment(spec), DATA)
         assert len(builds) == 1   # the template of this layout
         state = states[then]
-        path = write_checkpoint(tmp_path / f"patched-{then}.h5", state, spec, EXPERIMENT, DATA)
+        path = write_checkpoint(tmp_path / f"patched-{then}.h5", state, spec, experiment(spec), DATA)
         assert len(builds) == 1   # patched, not built
         template = template_of(state, spec)
-        body = layout.full_image(state, spec, EXPERIMENT, DATA, template.capacities,
+        body = layout.full_image(state, spec, experiment(spec), DATA, template.capacities,
                                  template.userblock)
         assert len(builds) == 2
-        assert layout.image_of(state, spec, EXPERIMENT, DATA) == body   # byte for byte
-        chunks, manifest_length = layout.body_chunks(state, spec, EXPERIMENT, DATA)
+        assert layout.image_of(state, spec, experiment(spec), DATA) == body   # byte for byte
+        chunks, manifest_length = layout.body_chunks(state, spec, experiment(spec), DATA)
         full = tmp_path / f"full-{then}.h5"
         sealed.write_sealed(str(full), [chunks[0], body], manifest_length)
         with open(path, "rb") as fh:
@@ -147,25 +150,25 @@ def test_a_patched_template_is_the_file_h5py_builds(tmp_path, monkeypatch, name,
 def test_a_new_layout_or_a_longer_json_text_builds_a_new_template(tmp_path, monkeypatch):
     states, spec = run("adam", True)
     builds = count_builds(monkeypatch)
-    write_checkpoint(tmp_path / "a.h5", states[1], spec, EXPERIMENT, DATA)
-    write_checkpoint(tmp_path / "b.h5", states[2], spec, EXPERIMENT, DATA)
+    write_checkpoint(tmp_path / "a.h5", states[1], spec, experiment(spec), DATA)
+    write_checkpoint(tmp_path / "b.h5", states[2], spec, experiment(spec), DATA)
     assert len(builds) == 1
-    write_checkpoint(tmp_path / "c.h5", states[7], spec, EXPERIMENT, DATA)   # history grew
+    write_checkpoint(tmp_path / "c.h5", states[7], spec, experiment(spec), DATA)   # history grew
     assert len(builds) == 2
     small = capacities_of(states[8], spec)
-    big = {**EXPERIMENT, "data": {"notes": "x" * 5000}}   # over the experiment text's capacity
+    big = {**experiment(spec), "data": {"notes": "x" * 5000}}   # over the experiment text's capacity
     path = write_checkpoint(tmp_path / "d.h5", states[8], spec, big, DATA)
     assert len(builds) == 3
     grown = capacities_of(states[8], spec, big)
     assert grown[2] == 8192 > small[2] and grown[:2] == small[:2]
     assert read_checkpoint(path).experiment == big
     # The larger template serves the shorter text too (no rebuild back and forth).
-    path = write_checkpoint(tmp_path / "e.h5", states[9], spec, EXPERIMENT, DATA)
+    path = write_checkpoint(tmp_path / "e.h5", states[9], spec, experiment(spec), DATA)
     assert len(builds) == 3
-    assert read_checkpoint(path).experiment == EXPERIMENT
-    body = layout.full_image(states[9], spec, EXPERIMENT, DATA, grown,
+    assert read_checkpoint(path).experiment == experiment(spec)
+    body = layout.full_image(states[9], spec, experiment(spec), DATA, grown,
                              template_of(states[9], spec).userblock)
-    assert layout.image_of(states[9], spec, EXPERIMENT, DATA) == body
+    assert layout.image_of(states[9], spec, experiment(spec), DATA) == body
 
 
 def test_json_capacities_are_powers_of_two_of_at_least_1_kib():
@@ -175,11 +178,11 @@ def test_json_capacities_are_powers_of_two_of_at_least_1_kib():
 
 def test_patching_does_not_touch_the_template_or_the_state(tmp_path):
     states, spec = run("momentum", False)
-    write_checkpoint(tmp_path / "a.h5", states[1], spec, EXPERIMENT, DATA)
+    write_checkpoint(tmp_path / "a.h5", states[1], spec, experiment(spec), DATA)
     (template,) = layout._templates.values()
     before = bytes(template.image)
     leaves = [a.copy() for a in pn.tree_leaves(states[2].params)]
-    write_checkpoint(tmp_path / "b.h5", states[2], spec, EXPERIMENT, DATA)
+    write_checkpoint(tmp_path / "b.h5", states[2], spec, experiment(spec), DATA)
     assert template.image == before
     assert all(np.array_equal(a, b) for a, b in zip(leaves, pn.tree_leaves(states[2].params)))
     assert read_checkpoint(tmp_path / "a.h5").state.step == 1
