@@ -211,6 +211,16 @@ def test_evaluate_refuses_data_or_scaler_changed_since_training(tmp_path, capsys
     plain = json.loads(scaler)
     plain["x_mean"] = [m + 0.5 for m in plain["x_mean"]]
     (tmp_path / "run" / "scaler.json").write_text(json.dumps(plain))
+    for command in (["evaluate"], ["predict"]):   # the digest the marker records: any reader
+        argv = [*command, str(tmp_path / "run")] + ([str(tmp_path / "train.csv")]
+                                                    if command == ["predict"] else [])
+        assert cli.main(argv) == 1
+        assert "scaler.json was changed after purenet wrote it" in capsys.readouterr().err
+    # Without that digest (a run of purenet 0.2), evaluate still sees it from the data.
+    marker_path = tmp_path / "run" / ".purenet-run"
+    marker = json.loads(marker_path.read_text())
+    del marker["files"]["scaler.json"]
+    marker_path.write_text(json.dumps(marker))
     assert cli.main(["evaluate", str(tmp_path / "run")]) == 1
     assert "scaler.json is not the run's" in capsys.readouterr().err
     (tmp_path / "run" / "scaler.json").write_text(scaler)

@@ -8,6 +8,7 @@ machine has available now. Each refusal names the file or the key and gives the 
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import resource
@@ -17,10 +18,25 @@ from typing import Any
 from purenet.checkpoint.atomic import file_kind
 
 MIB = 2 ** 20
-# An experiment file is a few KB; a megabyte is already absurd, and TOML parsing is slow.
-MAX_EXPERIMENT_BYTES = 1 * MIB
-# tomllib recurses once per nesting level; Python's limit is ~1000 frames.
+# The most purenet reads of each kind of file (docs/files.md states them): far above what
+# purenet writes, far below what would hurt a machine.
+MAX_BYTES = {
+    "an experiment file (.toml)": 1 * MIB,    # a few KB; TOML parsing is slow
+    "a run's config.toml": 1 * MIB,
+    "a scaler file (scaler.json)": 64 * MIB,  # two numbers and a name per feature
+    "a summary file (summary.json)": 1 * MIB,
+    "a run marker (.purenet-run)": 1 * MIB,
+    "a sweep record (sweep.json)": 1 * MIB,
+    "a digests file (digests.csv)": 256 * MIB,   # ~80 bytes a row, a row every 10 steps
+    "a history file (history.csv)": 256 * MIB,
+    "a results file (results.csv)": 256 * MIB,
+}
+MAX_EXPERIMENT_BYTES = MAX_BYTES["an experiment file (.toml)"]
+# tomllib and json recurse once per nesting level; Python's limit is ~1000 frames.
 MAX_TOML_DEPTH = 100
+MAX_JSON_DEPTH = 64
+# A line of a data file holds numbers of a few characters each.
+MAX_LINE_BYTES = 16 * MIB
 # Optimizer state per parameter (moments), by optimizer name; unknown names count 2.
 OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "rmsprop": 1, "adagrad": 1, "adam": 2, "adamw": 2}
 # Copies of each parameter beyond the optimizer's: params, grads, updates, a checkpoint's
@@ -77,6 +93,75 @@ def read_regular(path: str, what: str, max_bytes: int) -> bytes:
     if len(data) > info.st_size:
         raise ValueError(f"{path} grew while being read; read it once it is complete")
     return data
+
+
+def read_text(path: str, what: str, max_bytes: int | None = None) -> str:
+    """The UTF-8 text of the regular file ``path``: at most ``max_bytes`` (default: the cap
+    of its kind, ``MAX_BYTES[what]``), read once.
+
+    Raises:
+        FileNotFoundError, ValueError: naming ``path``, what it should be and what it is.
+    """
+    data = read_regular(path, what, MAX_BYTES[what] if max_bytes is None else max_bytes)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text ({error}); expected {what}") from None
+
+
+def json_depth(text: str) -> int:
+    """How deeply the arrays and objects of JSON ``text`` nest, brackets inside strings
+    left out: counted before parsing, which recurses once per level."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"the key {twice[:40]!r} is given twice in one object")
+    return found
+
+
+def parse_json(text: str, path: str, what: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """The JSON value ``text`` (of the file ``path``): nested at most ``max_depth`` deep,
+    no key twice in an object.
+
+    Raises:
+        ValueError: naming ``path`` and the problem.
+    """
+    depth = json_depth(text)
+    if depth > max_depth:
+        raise ValueError(f"{path} nests {depth} levels deep, more than the {max_depth} of "
+                         f"{what}")
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except ValueError as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); expected {what}") from None
+
+
+def read_json(path: str, what: str, max_bytes: int | None = None) -> Any:
+    """The JSON value of the regular file ``path``, bounded in size (``read_text``) and in
+    depth (``parse_json``)."""
+    return parse_json(read_text(path, what, max_bytes), path, what)
 
 
 def toml_depth(text: str) -> int:

@@ -20,14 +20,13 @@ from purenet.core.validate import check_x
 from purenet.errors import RunDirectoryError
 from purenet.experiment import limits
 from purenet.experiment.config import Experiment, load_experiment
-from purenet.experiment.rundir import CHECKPOINTS, CONFIG, SCALER, config_mismatches
+from purenet.experiment.rundir import (CHECKPOINTS, CONFIG, SCALER, check_written,
+                                       config_mismatches, read_run_file, read_run_text)
 from purenet.experiment.scaler import Scaler
 from purenet.train.config import comparable, differences
 from purenet.train.fingerprint import fingerprint
 from purenet.model import Model
 
-# A scaler holds two numbers per feature and the features' names: a few MB at most.
-MAX_SCALER_BYTES = 64 * limits.MIB
 
 
 @attrs.frozen(eq=False)
@@ -51,16 +50,16 @@ class Run:
                      feature_names=self.scaler.feature_names)
 
 
-def read_scaler(path: str) -> Scaler:
+def read_scaler(run_dir: str) -> tuple[Scaler, str]:
+    """The run's ``scaler.json`` (bounded and checked) and its text, whose digest the caller
+    checks once the more telling checks are done (``rundir.check_written``)."""
+    path = os.path.join(run_dir, SCALER)
     try:
-        text = limits.read_regular(path, "a scaler file (scaler.json)", MAX_SCALER_BYTES)
+        text = read_run_text(run_dir, SCALER)
     except FileNotFoundError:
         raise RunDirectoryError(f"{path} is missing; the run directory is incomplete (train "
                                 "the run again to rewrite it)") from None
-    try:
-        return Scaler.from_json(text.decode("utf-8"), path)
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path} is not UTF-8 text: {error}") from None
+    return Scaler.from_json(text, path), text
 
 
 def read_run(run_dir: str | os.PathLike) -> Run:
@@ -82,7 +81,7 @@ def read_run(run_dir: str | os.PathLike) -> Run:
     from purenet.checkpoint.policy import load_checkpoint
 
     experiment = load_experiment(config)
-    scaler = read_scaler(os.path.join(run_dir, SCALER))
+    scaler, scaler_text = read_scaler(run_dir)
     checkpoint = load_checkpoint(os.path.join(run_dir, CHECKPOINTS))
     problems = differences(comparable(experiment.run), comparable(checkpoint.config),
                            CONFIG + ": {key} is {expected!r}, the checkpoint's {found!r}")
@@ -98,6 +97,10 @@ def read_run(run_dir: str | os.PathLike) -> Run:
             f"the files of {run_dir} do not belong to the run of its checkpoint "
             f"{os.path.basename(checkpoint.path)}:\n  " + "\n  ".join(problems)
             + "\nwere they edited or copied from another run? Restore them, or train again")
+    # An edit the comparisons cannot see (other numbers in the scaler, a comment): the
+    # digests purenet recorded when it wrote the files.
+    check_written(run_dir, SCALER, scaler_text)
+    read_run_file(run_dir, CONFIG)
     return Run(run_dir, experiment, checkpoint, scaler)
 
 

@@ -19,9 +19,12 @@ import json
 import os
 from typing import Any, Mapping
 
+import xxhash
+
 from purenet.errors import RunDirectoryError
 
 from purenet.checkpoint import atomic
+from purenet.experiment import limits
 from purenet.experiment.schema import without_none
 from purenet.experiment.config import RESUMABLE_KEYS, Experiment
 from purenet.train.config import differences as config_differences
@@ -33,6 +36,9 @@ CONFIG, SCALER, HISTORY, SUMMARY, CHECKPOINTS = (
 MARKER = ".purenet-run"
 PLOTS = ("loss.png", "accuracy.png", "decision_boundary.png")
 RUN_FILES = (CONFIG, SCALER, HISTORY, SUMMARY, "digests.csv", *PLOTS)
+# The run files whose digest the marker records, and what each is (limits.MAX_BYTES).
+DIGESTED = {CONFIG: "a run's config.toml", SCALER: "a scaler file (scaler.json)",
+            SUMMARY: "a summary file (summary.json)", HISTORY: "a history file (history.csv)"}
 
 
 def default_run_dir(experiment: Experiment) -> str:
@@ -70,10 +76,71 @@ def write_marker(run_dir: str) -> None:
     """Mark ``run_dir`` as a purenet run directory (``--force`` deletes only those)."""
     from purenet import __version__
 
+    if not os.path.exists(os.path.join(run_dir, MARKER)):
+        _write_marker(run_dir, {"purenet_version": __version__, "created": datetime.datetime
+                                .now(datetime.timezone.utc).isoformat(), "files": {}})
+
+
+def _write_marker(run_dir: str, marker: dict[str, Any]) -> None:
+    write_atomic(os.path.join(run_dir, MARKER), json.dumps(marker, indent=2) + "\n")
+
+
+def read_marker(run_dir: str) -> dict[str, Any]:
+    """The marker of ``run_dir``, checked: who made the run, and the digest of each run file
+    purenet wrote (``files``; none in a run of purenet 0.2)."""
     path = os.path.join(run_dir, MARKER)
-    if not os.path.exists(path):
-        write_atomic(path, json.dumps({"purenet_version": __version__, "created": datetime
-                                       .datetime.now(datetime.timezone.utc).isoformat()}) + "\n")
+    marker = limits.read_json(path, "a run marker (.purenet-run)")
+    files = marker.get("files", {}) if isinstance(marker, dict) else None
+    if not isinstance(marker, dict) or not isinstance(files, dict) or not all(
+            name in DIGESTED and isinstance(digest, str) and len(digest) == 32
+            for name, digest in files.items()):
+        raise RunDirectoryError(f"{path} is not a purenet run marker (an object with "
+                                f"purenet_version, created and files: {{name: digest}}); was it "
+                                "edited? Train the run again to rewrite it")
+    return marker
+
+
+def _digest(data: bytes) -> str:
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+def write_run_file(run_dir: str, name: str, text: str) -> None:
+    """Write the run file ``name`` and record its digest in the run's marker, so that an
+    edit is caught by every reader (``read_run_file``)."""
+    data = text.encode("utf-8")
+    write_atomic(os.path.join(run_dir, name), data)
+    marker = read_marker(run_dir)
+    marker.setdefault("files", {})[name] = _digest(data)
+    _write_marker(run_dir, marker)
+
+
+def read_run_file(run_dir: str, name: str) -> str:
+    """The run file ``name`` of ``run_dir`` (bounded, as ``limits.MAX_BYTES`` says), refused
+    when it is not what purenet wrote: its digest checked against the marker's.
+
+    Raises:
+        FileNotFoundError: the file is missing. RunDirectoryError: it was changed.
+        ValueError: not a regular file, too large, not UTF-8.
+    """
+    text = read_run_text(run_dir, name)
+    check_written(run_dir, name, text)
+    return text
+
+
+def read_run_text(run_dir: str, name: str) -> str:
+    """The run file ``name`` of ``run_dir``, bounded (its digest not yet checked)."""
+    return limits.read_text(os.path.join(run_dir, name), DIGESTED[name])
+
+
+def check_written(run_dir: str, name: str, text: str) -> None:
+    """Refuse ``text``, read from the run file ``name``, unless it is what purenet wrote
+    (the marker's digest; a run of purenet 0.2 recorded none)."""
+    recorded = read_marker(run_dir).get("files", {}).get(name) \
+        if os.path.exists(os.path.join(run_dir, MARKER)) else None
+    if recorded is not None and recorded != _digest(text.encode("utf-8")):
+        raise RunDirectoryError(f"{shown(os.path.join(run_dir, name))} was changed after "
+                                f"purenet wrote it (its digest is not the one {MARKER} "
+                                "records); restore it, or train the run again")
 
 
 def existing_run(run_dir: str) -> list[str]:
@@ -139,9 +206,8 @@ def claim(run_dir: str, config: Mapping[str, Any], resume: bool, force: bool) ->
     if not existing:
         return False
     if resume:
-        path = os.path.join(run_dir, CONFIG)
-        if os.path.exists(path):
-            differences = config_mismatches(config, read_config(path))
+        if os.path.exists(os.path.join(run_dir, CONFIG)):
+            differences = config_mismatches(config, read_config(run_dir))
             if differences:
                 raise RunDirectoryError(
                     f"cannot resume the run in {shown(run_dir)}: its config differs from this one "
@@ -156,11 +222,15 @@ def claim(run_dir: str, config: Mapping[str, Any], resume: bool, force: bool) ->
     return True
 
 
-def read_config(path: str) -> dict[str, Any]:
-    """A run's ``config.toml`` as plain data (bounded: it is a file anyone may edit)."""
-    from purenet.experiment.schema import read_toml
+def read_config(run_dir: str) -> dict[str, Any]:
+    """A run's ``config.toml`` as plain data: bounded, and as purenet wrote it."""
+    from purenet.experiment.schema import loads_toml
 
-    return read_toml(path)[1]
+    path = os.path.join(run_dir, CONFIG)
+    try:
+        return loads_toml(read_run_file(run_dir, CONFIG))
+    except ValueError as error:
+        raise RunDirectoryError(f"{shown(path)}: {error}") from None
 
 
 def history_csv(history: History) -> str:

@@ -25,8 +25,8 @@ from purenet.core.records import Params, params_digest
 from purenet.experiment import limits
 from purenet.experiment.rundir import (CHECKPOINTS, CONFIG, HISTORY, SCALER, SUMMARY,
                                        checkpoint_names, claim, clear_run, default_run_dir,
-                                       history_csv, resolve, shown, write_atomic,
-                                       write_marker)
+                                       history_csv, resolve, shown, write_marker,
+                                       write_run_file)
 from purenet.experiment.digests import DigestLog
 from purenet.experiment.schema import dump_toml
 from purenet.train.callbacks import Callback, EpochLog, ProgressBar
@@ -201,8 +201,8 @@ def _train(experiment: Experiment, run_dir: str, config: dict[str, Any], splits:
     summary = summarize_run(experiment, result.state.params, splits, shown(run_dir))
     summary.update(step=result.state.step, epoch=result.state.epoch,
                    stopped_early=result.state.stopped, seconds=round(seconds, 3))
-    write_atomic(os.path.join(run_dir, HISTORY), history_csv(result.history))
-    write_atomic(os.path.join(run_dir, SUMMARY), json.dumps(summary, indent=2) + "\n")
+    write_run_file(run_dir, HISTORY, history_csv(result.history))
+    write_run_file(run_dir, SUMMARY, json.dumps(summary, indent=2) + "\n")
     return summary
 
 
@@ -220,11 +220,11 @@ class RunFiles(Callback):
         if self.clear:
             clear_run(self.run_dir)
         write_marker(self.run_dir)
-        write_atomic(os.path.join(self.run_dir, CONFIG),
-                     f"# the resolved experiment {self.experiment.name!r} (from "
-                     f"{self.experiment.path}); load it with purenet.load_experiment\n"
-                     + dump_toml(self.config) + "\n")
-        write_atomic(os.path.join(self.run_dir, SCALER), self.scaler.to_json())
+        write_run_file(self.run_dir, CONFIG,
+                       f"# the resolved experiment {self.experiment.name!r} (from "
+                       f"{self.experiment.path}); load it with purenet.load_experiment\n"
+                       + dump_toml(self.config) + "\n")
+        write_run_file(self.run_dir, SCALER, self.scaler.to_json())
 
 
 def check_memory(experiment: Experiment) -> None:

@@ -14,6 +14,8 @@ from typing import Any
 import attrs
 import numpy as np
 
+from purenet.experiment import limits
+
 Array = np.ndarray
 FIELDS = ("feature_names", "target", "x_mean", "x_scale", "y_mean", "y_scale")
 
@@ -56,10 +58,7 @@ class Scaler:
         if not text.strip():
             raise ValueError(f"{path} is empty; it should hold the run's feature names and "
                              "standardisation (train the run again to rewrite it)")
-        try:
-            plain = json.loads(text)
-        except ValueError as error:
-            raise ValueError(f"{path} is not valid JSON: {error}") from None
+        plain = limits.parse_json(text, path, "a scaler file (scaler.json)")
         if not isinstance(plain, dict) or sorted(plain) != sorted(FIELDS):
             found = sorted(plain) if isinstance(plain, dict) else type(plain).__name__
             raise ValueError(f"{path} must be a JSON object with the keys {list(FIELDS)}, "
@@ -107,11 +106,11 @@ def _pair_array(path: str, key: str, value: Any, length: int | None) -> Array | 
     given (x), a number or a list (y)."""
     if value is None:
         return None
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{path}: {key} must be a list of numbers, got "
-                         f"{str(value)[:100]}") from None
+    items = value if isinstance(value, list) else [value]
+    if not all(type(v) in (int, float) for v in items):   # no "1", no true, no [[1]]
+        raise ValueError(f"{path}: {key} must be a number or a list of numbers, got "
+                         f"{str(value)[:100]}")
+    array = np.asarray(value, dtype=np.float64)
     ok_shape = array.shape == (length,) if length is not None else array.ndim <= 1
     if not ok_shape:
         raise ValueError(f"{path}: {key} has shape {array.shape}; expected "

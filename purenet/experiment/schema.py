@@ -97,15 +97,19 @@ def read_toml(path: str) -> tuple[str, dict[str, Any]]:
         raise ExperimentError(str(error).replace(f"{path} ", "", 1), path=path) from None
     try:
         text = raw.decode("utf-8")
-        return text, _loads(text)
+        return text, loads_toml(text)
     except UnicodeDecodeError as error:
         raise ExperimentError(f"is not UTF-8 text: {error}", path=path) from None
     except (tomllib.TOMLDecodeError, ValueError) as error:
         raise ExperimentError(f"is not valid TOML: {error}", path=path) from None
 
 
-def _loads(text: str) -> dict[str, Any]:
-    """``tomllib.loads``, refusing first what would exhaust its recursion."""
+def loads_toml(text: str) -> dict[str, Any]:
+    """``tomllib.loads``, refusing first what would exhaust its recursion.
+
+    Raises:
+        ValueError: too deep, or not valid TOML (``tomllib.TOMLDecodeError`` is one).
+    """
     depth = limits.toml_depth(text)
     if depth > limits.MAX_TOML_DEPTH:
         raise ValueError(f"arrays or tables nest {depth} deep; an experiment nests at most "
@@ -129,7 +133,7 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ExperimentError(f"an override's value is one TOML value on one line; "
                               f"{text!r} holds a line break (give each setting its own --set)")
     try:
-        parsed = _loads(f"v = {value}")
+        parsed = loads_toml(f"v = {value}")
     except tomllib.TOMLDecodeError:
         return key, value
     except ValueError as error:

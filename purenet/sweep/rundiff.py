@@ -10,7 +10,6 @@ exact step.
 from __future__ import annotations
 
 import os
-import tomllib
 from typing import Any, Callable
 
 import attrs
@@ -18,7 +17,7 @@ import attrs
 from purenet.core.records import params_digest
 from purenet.errors import RunDirectoryError
 from purenet.experiment.digests import DIGESTS, read_digests
-from purenet.experiment.rundir import CONFIG
+from purenet.experiment.rundir import CONFIG, read_config
 
 # Settings that never change a run's arithmetic, left out of the comparison.
 IGNORED = ("name", "checkpoint")
@@ -63,11 +62,11 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _config(run_dir: str) -> dict[str, Any]:
-    path = os.path.join(run_dir, CONFIG)
-    if not os.path.isfile(path):
+    if not os.path.isdir(run_dir):
+        raise RunDirectoryError(f"no run directory at {run_dir}")
+    if not os.path.lexists(os.path.join(run_dir, CONFIG)):
         raise RunDirectoryError(f"{run_dir} is not a run directory (it has no {CONFIG})")
-    with open(path, "rb") as fh:
-        return tomllib.load(fh)
+    return read_config(run_dir)
 
 
 def setting_differences(run_a: str, run_b: str) -> list[tuple[str, Any, Any]]:

@@ -15,7 +15,6 @@ attempt, or Dask's retry after its worker died - does the same thing:
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import threading
@@ -25,7 +24,9 @@ from typing import Any
 
 from purenet.checkpoint.lock import DirectoryLock
 from purenet.experiment.config import Experiment, parse_experiment
-from purenet.experiment.rundir import CHECKPOINTS, CONFIG, SUMMARY
+from purenet.errors import RunDirectoryError
+from purenet.experiment.limits import parse_json
+from purenet.experiment.rundir import CHECKPOINTS, CONFIG, SUMMARY, read_config, read_run_file
 from purenet.experiment.schema import Source, dump_toml
 
 LOG, TRIAL_LOCK = "train.log", ".trial.lock"
@@ -41,16 +42,21 @@ class TrialError(RuntimeError):
 
 def finished_summary(run_dir: str, experiment: Experiment) -> dict[str, Any] | None:
     """The summary of the finished run of ``experiment`` in ``run_dir``, or None when the
-    directory holds no run, an unfinished one, or one of other settings."""
-    try:
-        with open(os.path.join(run_dir, CONFIG), "rb") as fh:
-            config = tomllib.load(fh)
-        with open(os.path.join(run_dir, SUMMARY), encoding="utf-8") as fh:
-            summary = json.load(fh)
-    except (OSError, ValueError):
+    directory holds no run, an unfinished one, or one of other settings.
+
+    Raises:
+        RunDirectoryError, ValueError: a run file edited, too large, not a regular file.
+    """
+    if not all(os.path.exists(os.path.join(run_dir, name)) for name in (CONFIG, SUMMARY)):
         return None
+    config = read_config(run_dir)
+    summary = parse_json(read_run_file(run_dir, SUMMARY), os.path.join(run_dir, SUMMARY),
+                         "a summary file (summary.json)")
     if config != tomllib.loads(dump_toml(experiment.resolved_config())):
         return None
+    if not isinstance(summary, dict):
+        raise RunDirectoryError(f"{os.path.join(run_dir, SUMMARY)} is not a run summary (a "
+                                "JSON object); train the trial again (delete its directory)")
     # summary.json is written at the end: one from a shorter run (epochs raised since)
     # stays behind while the longer one trains.
     done = summary.get("stopped_early") or summary.get("epoch") == experiment.run.epochs
