@@ -9,6 +9,7 @@ from purenet.checkpoint.rewind import state_at
 from purenet.core.records import params_digest
 from purenet.errors import RunDirectoryError
 from purenet.experiment.config import load_experiment
+from purenet.experiment import digests
 from purenet.experiment.digests import DIGESTS, DigestLog, read_digests
 from purenet.experiment.runner import fit_arrays, prepare_data, run_experiment
 from purenet.sweep import diff
@@ -58,7 +59,7 @@ def test_a_resumed_run_drops_rows_past_its_checkpoint_and_keeps_one_trajectory(t
     whole = read_digests(run_dir)
     path = os.path.join(run_dir, DIGESTS)
     with open(path, "a") as fh:           # rows a killed run wrote past its checkpoint,
-        fh.write("40,4," + "f" * 64 + "\n41,4,ab")        # and a torn last line
+        fh.write(digests._row(40, 4, "f" * 64) + "\n41,4,ab")   # and a torn last line
     experiment = load_experiment(os.path.join(run_dir, "config.toml"))
     run_experiment(experiment.with_settings(epochs=5), run_dir, resume=True, progress=False)
     resumed = read_digests(run_dir)
@@ -114,3 +115,38 @@ def test_diff_of_runs_without_digests_says_so_and_of_a_non_run_refuses(tmp_path,
 def test_digest_log_checks_its_interval():
     with pytest.raises(ValueError, match="every must be an integer >= 1"):
         DigestLog("runs/x", every=0)
+
+
+def test_an_edited_row_of_digests_csv_is_refused_by_every_reader(tmp_path, capsys):
+    a, b = train(tmp_path, "a"), train(tmp_path, "b")
+    path = os.path.join(a, DIGESTS)
+    with open(path) as fh:
+        lines = fh.read().split("\n")
+    step, epoch, digest, check = lines[2].split(",")
+    lines[2] = ",".join([step, epoch, "0" * 64, check])   # another digest, the old check
+    with open(path, "w") as fh:
+        fh.write("\n".join(lines))
+    with pytest.raises(RunDirectoryError, match=r"digests.csv, line 3: .* is not a row purenet "
+                                                r"wrote"):
+        read_digests(a)
+    assert main(["diff", a, b]) == 1
+    assert "line 3" in capsys.readouterr().err
+    experiment = load_experiment(os.path.join(a, "config.toml"))
+    with pytest.raises(RunDirectoryError, match="line 3"):   # the resume, which keeps rows
+        run_experiment(experiment.with_settings(epochs=6), a, resume=True, progress=False)
+
+
+def test_a_recorded_divergence_the_replay_contradicts_is_refused(tmp_path):
+    """A row rewritten whole, check and all: diff's replay sees that the run's digest at
+    that step is not the recorded one, and says so instead of announcing a divergence."""
+    a, b = train(tmp_path, "a"), train(tmp_path, "b")
+    path = os.path.join(a, DIGESTS)
+    with open(path) as fh:
+        lines = fh.read().split("\n")
+    step, epoch, *_ = lines[3].split(",")
+    lines[3] = digests._row(int(step), int(epoch), "0" * 64)
+    with open(path, "w") as fh:
+        fh.write("\n".join(lines))
+    with pytest.raises(RunDirectoryError, match=f"digests.csv records .* at step {step}, but a "
+                                                "replay of the run gives"):
+        diff(a, b)

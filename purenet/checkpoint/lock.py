@@ -22,8 +22,10 @@ import fcntl
 import json
 import os
 import socket
+import stat
 import time
 
+from purenet.checkpoint.atomic import file_kind
 from purenet.errors import CheckpointLockedError
 
 LOCK_NAME = ".lock"
@@ -84,8 +86,25 @@ class DirectoryLock:
             pass
 
     def _try_lock(self) -> int | None:
-        """A descriptor holding the lock, or None when another holds it."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        """A descriptor holding the lock, or None when another holds it. The lock file is
+        purenet's own: never followed through a symlink (its holder line would truncate
+        the file linked to), never a FIFO or a device."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK,
+                         0o644)
+        except OSError as error:
+            if error.errno != errno.ELOOP:
+                raise
+            raise CheckpointLockedError(
+                f"{self.path} is a symlink; the lock of a directory is a file purenet makes "
+                "itself, and it never writes through a link: remove the link (the file it "
+                "points to is untouched)") from None
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            raise CheckpointLockedError(
+                f"{self.path} is {file_kind(mode)}, not the lock file purenet makes; remove it "
+                "and try again")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return fd
@@ -103,7 +122,7 @@ class DirectoryLock:
     def holder(self) -> str:
         """Who holds the lock, as its file says (pid, host, since): for messages."""
         try:
-            fd = os.open(self.path, os.O_RDONLY)
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             return "holder unknown"
         try:

@@ -32,6 +32,20 @@ class Upgrade(NamedTuple):
     written: bool
 
 
+def _check_writable(output: str, user_named: bool) -> None:
+    """Refuse, before anything is read, an output that could not be written: its directory
+    missing or read-only, or a path that is not a regular file."""
+    try:
+        atomic.check_target(output, user_named=user_named)
+    except OSError as error:
+        raise CheckpointError(f"{error}; nothing was changed") from None
+    directory = os.path.dirname(os.path.abspath(output))
+    if not os.access(directory, os.W_OK):
+        raise CheckpointError(f"cannot write {output}: the directory {directory} is not "
+                              "writable (permissions, or a read-only filesystem); nothing was "
+                              "changed: choose another --output")
+
+
 def upgrade_checkpoint(path: str | os.PathLike, output: str | os.PathLike | None = None,
                        dry_run: bool = False) -> Upgrade:
     """Rewrite the checkpoint ``path`` as the current format (in place, or to ``output``).
@@ -52,6 +66,7 @@ def upgrade_checkpoint(path: str | os.PathLike, output: str | os.PathLike | None
     if version == FORMAT_VERSION:
         step = read_checkpoint(path).state.step
         return Upgrade(path, output, version, version, step, False)
+    _check_writable(output, user_named=output != path)
     temp = atomic.temp_path_for(output)
     try:
         answer = legacy.convert(path, temp)

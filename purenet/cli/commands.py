@@ -236,10 +236,28 @@ def _warning(message: Any, category: type, filename: str, lineno: int, file: Any
     print(f"purenet: warning: {message}", file=sys.stderr)
 
 
+def _stdout_closed() -> bool:
+    """Whether standard output is closed (``>&-``: Python then sets sys.stdout to None)."""
+    if sys.stdout is None:
+        return True
+    try:
+        os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):   # closed, or no descriptor at all
+        return not hasattr(sys.stdout, "write")
+    return False
+
+
 def main(argv: Sequence[str] | None = None, prog: str = "purenet") -> int:
     """Run the ``purenet`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(prog).parse_args(argv)
+    if _stdout_closed() and not (args.command == "predict" and args.output):
+        # print() to a closed stdout prints nothing and succeeds: the output would be lost.
+        if sys.stderr is not None:
+            print(f"purenet: error: standard output is closed, so {prog} {args.command} could "
+                  "show nothing; run it with stdout open (or predict with --output FILE)",
+                  file=sys.stderr)
+        return EXIT_ERROR
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     previous_warning, warnings.showwarning = warnings.showwarning, _warning
     try:

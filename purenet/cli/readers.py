@@ -206,8 +206,10 @@ MAX_PREDICT_BYTES = 2 ** 30
 def predict(args: argparse.Namespace) -> int:
     from purenet.experiment.csvfile import read_features
     from purenet.experiment.readrun import read_run
-    from purenet.experiment.rundir import write_atomic
+    from purenet.experiment.rundir import check_output, write_atomic
 
+    if args.output:
+        check_output(args.output, args.run_dir)
     run = read_run(args.run_dir)
     x = read_features(args.input, run.scaler.feature_names, run.scaler.target,
                       header=not args.no_header, max_bytes=MAX_PREDICT_BYTES)
@@ -227,13 +229,16 @@ def rewind(args: argparse.Namespace) -> int:
     from purenet.checkpoint.format import write_checkpoint
     from purenet.checkpoint.rewind import replay_to
     from purenet.experiment.readrun import read_run
+    from purenet.experiment.rundir import check_output
     from purenet.experiment.runner import fit_arrays
 
+    output = args.output or os.path.join(args.run_dir, "rewound", f"step-{args.step:08d}.h5")
+    if args.output:
+        check_output(output, args.run_dir)
     run = read_run(args.run_dir)
     x, y, validation = fit_arrays(run.experiment)
     replayed = replay_to(os.path.join(args.run_dir, "checkpoints"), args.step, x, y, validation)
     state = replayed.state
-    output = args.output or os.path.join(args.run_dir, "rewound", f"step-{args.step:08d}.h5")
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     checkpoint = run.checkpoint
     write_checkpoint(output, state, checkpoint.config, checkpoint.experiment, checkpoint.data,

@@ -25,8 +25,11 @@ def _seconds(text: str) -> float:
 
 
 def _workers(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    from purenet.sweep.run import MAX_WORKERS
+
+    if not text.isdigit() or not 1 <= int(text[:8]) <= MAX_WORKERS or len(text) > 8:
+        raise argparse.ArgumentTypeError(f"must be an integer from 1 to {MAX_WORKERS} (one "
+                                         f"worker per core is used at most), got {text[:40]!r}")
     return int(text)
 
 

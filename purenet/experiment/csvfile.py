@@ -7,9 +7,11 @@ A file is read only when it is a regular file that fits in memory (``limits``).
 
 from __future__ import annotations
 
+import collections
 import csv
 import io
 import math
+import re
 import warnings
 from typing import Sequence
 
@@ -17,13 +19,27 @@ import numpy as np
 
 from purenet.experiment import limits
 
+# A run of more characters than a line may hold, none of them a line end.
+_LONG_LINE = re.compile(r"[^\n]{%d}" % (limits.MAX_LINE_BYTES + 1))
+
 
 def _text(path: str, max_bytes: int) -> str:
+    """The file's text, its lines ended by "\\n" (classic Mac files end them by "\\r"
+    alone), none longer than ``limits.MAX_LINE_BYTES``."""
     data = limits.read_regular(path, "a CSV file", max_bytes)
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ValueError(f"{path} is not UTF-8 text: {error}") from None
+    del data
+    if "\r" in text and "\n" not in text:
+        text = text.replace("\r", "\n")
+    long = _LONG_LINE.search(text)
+    if long is not None:
+        line = text.count("\n", 0, long.start()) + 1
+        raise ValueError(f"{path}, line {line}: longer than {limits.human(limits.MAX_LINE_BYTES)}"
+                         "; a line of a data file holds a few numbers per column")
+    return text
 
 
 def _data_lines(text: str, first: int):
@@ -110,7 +126,7 @@ def check_names(path: str, names: Sequence[str]) -> None:
     for column, name in enumerate(names, start=1):
         if not name:
             raise ValueError(f"{path}: column {column} of the header has no name")
-    repeated = sorted({n for n in names if list(names).count(n) > 1})
+    repeated = sorted(name for name, count in collections.Counter(names).items() if count > 1)
     if repeated:
         raise ValueError(f"{path} names the column(s) {repeated} more than once; each column "
                          "needs its own name")
@@ -159,12 +175,14 @@ def feature_columns(path: str, names: Sequence[str], features: Sequence[str],
         ValueError: naming the missing and the unknown columns (then ``hint``).
     """
     features, names = list(features), list(names)
-    missing = [f for f in features if f not in names]
-    unknown = [n for n in names if n not in features and n != ignored]
+    known, wanted = set(names), set(features)   # sets: 10^6 columns in linear time
+    missing = [f for f in features if f not in known]
+    unknown = [n for n in names if n not in wanted and n != ignored]
     if missing or unknown:
         raise ValueError(f"the columns of {path} do not match the features the network was "
                          f"trained on, {features}: "
                          + "; ".join(part for part in (
                              missing and f"missing {missing}",
                              unknown and f"unknown {unknown}") if part) + hint)
-    return [names.index(f) for f in features]
+    where = {name: index for index, name in enumerate(names)}
+    return [where[f] for f in features]

@@ -14,20 +14,42 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import xxhash
+
 from purenet.checkpoint import atomic
 from purenet.core.records import params_digest
+from purenet.errors import RunDirectoryError
+from purenet.experiment import limits
 from purenet.train.callbacks import Callback
 
 DIGESTS = "digests.csv"
-HEADER = "step,epoch,params_digest"
+# Each row carries a check of its own (xxh3-64 of the row's first three fields), so that an
+# edited row is caught: a diff must not announce a divergence nobody's replay would find.
+HEADER = "step,epoch,params_digest,check"
+OLD_HEADER = "step,epoch,params_digest"   # purenet 0.2: rows without their check
 # Often enough to bracket a divergence closely, rarely enough to cost nothing: SHA-256 of a
 # 670k-parameter float32 network takes ~2 ms, ten of its training steps ~50 ms.
 EVERY_STEPS = 10
+_WHAT = "a digests file (digests.csv)"
+
+
+def _check(row: str) -> str:
+    return xxhash.xxh3_64_hexdigest(row.encode("ascii"))
+
+
+def _row(step: int, epoch: int, digest: str) -> str:
+    row = f"{step},{epoch},{digest}"
+    return f"{row},{_check(row)}"
 
 
 def read_digests(path: str | os.PathLike) -> dict[int, str]:
     """``{step: params_digest}`` from a run directory (or its ``digests.csv``); empty when
-    the run recorded none. A torn last line (a killed run) is skipped."""
+    the run recorded none. A torn last line (a killed run) is skipped.
+
+    Raises:
+        RunDirectoryError: a row was edited (its check does not match), or the file is not
+            a digests file. ValueError: not a regular file, or over its size cap.
+    """
     path = os.fspath(path)
     if os.path.isdir(path):
         path = os.path.join(path, DIGESTS)
@@ -35,15 +57,28 @@ def read_digests(path: str | os.PathLike) -> dict[int, str]:
 
 
 def _read_rows(path: str) -> dict[int, tuple[str, str]]:
-    """``{step: (epoch, digest)}`` of the well-formed rows of ``path``."""
-    if not os.path.isfile(path):
+    """``{step: (epoch, digest)}`` of the rows of ``path``, each row's check verified."""
+    if not os.path.lexists(path):
         return {}
+    lines = limits.read_text(path, _WHAT).split("\n")
+    header, *body = lines
+    if header not in (HEADER, OLD_HEADER):
+        raise RunDirectoryError(f"{path} does not start with the header {HEADER!r}; it is not "
+                                "a digests file purenet wrote (delete it to start it afresh)")
+    checked = header == HEADER
     rows = {}
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            parts = line.strip().split(",")
-            if len(parts) == 3 and parts[0].isdigit() and len(parts[2]) == 64:
-                rows[int(parts[0])] = (parts[1], parts[2])
+    for number, line in enumerate(body, start=2):
+        parts = line.split(",")
+        last = number == len(lines)   # a killed run may have torn the last line
+        well_formed = (len(parts) == (4 if checked else 3) and parts[0].isdigit()
+                       and parts[1].isdigit() and len(parts[2]) == 64)
+        if not well_formed or (checked and parts[3] != _check(",".join(parts[:3]))):
+            if last or not line:
+                continue
+            raise RunDirectoryError(f"{path}, line {number}: {line[:100]!r} is not a row "
+                                    "purenet wrote (edited, or its check does not match); "
+                                    "delete the file to start the trail afresh")
+        rows[int(parts[0])] = (parts[1], parts[2])
     return rows
 
 
@@ -59,8 +94,12 @@ class DigestLog(Callback):
         self._last: int | None = None
 
     def on_fit_start(self, state: Any, config: Any, total_steps: int, data: Any) -> None:
-        kept = [f"{step},{epoch},{digest}" for step, (epoch, digest)
-                in sorted(_read_rows(self.path).items()) if step < state.step]
+        try:
+            rows = _read_rows(self.path)
+        except (OSError, ValueError) as error:   # too large, not a regular file, not UTF-8
+            raise RunDirectoryError(f"{error}; delete it to start the trail afresh") from None
+        kept = [_row(step, int(epoch), digest) for step, (epoch, digest)
+                in sorted(rows.items()) if step < state.step]
         # Rewritten through a rename, so a kill here leaves the old rows, never half of them.
         atomic.write_atomic(self.path, "\n".join([HEADER, *kept, ""]).encode("utf-8"))
         self._fh = open(self.path, "a", encoding="utf-8")
@@ -81,6 +120,6 @@ class DigestLog(Callback):
             self._fh = None
 
     def _write(self, state: Any) -> None:
-        self._fh.write(f"{state.step},{state.epoch},{params_digest(state.params)}\n")
+        self._fh.write(_row(state.step, state.epoch, params_digest(state.params)) + "\n")
         self._fh.flush()
         self._last = state.step

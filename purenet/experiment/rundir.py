@@ -63,13 +63,26 @@ def shown(path: str) -> str:
 
 def write_atomic(path: str, data: str | bytes) -> None:
     """Write ``data`` (text as UTF-8) to ``path`` through a temp file and a rename, then
-    sync the directory: never half a file."""
+    sync the directory: never half a file, never over a FIFO or a device."""
     data = data.encode("utf-8") if isinstance(data, str) else data
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):   # else the error would name the hidden temp file
-        raise FileNotFoundError(f"cannot write {path}: the directory {directory} does not "
-                                "exist")
     atomic.fsync_directory(os.path.dirname(atomic.write_atomic(path, data)))
+
+
+# Besides RUN_FILES: what else of a run directory is purenet's, and no output's to replace.
+_OWN = (MARKER, ".lock", ".trial.lock", "train.log")
+
+
+def check_output(path: str, run_dir: str) -> None:
+    """Refuse an ``--output`` that is not new or a regular file (``atomic.check_target``),
+    or that is one of the run's own files or inside its checkpoints: an output never
+    replaces what it was made from."""
+    atomic.check_target(path, user_named=True)
+    target, run = os.path.realpath(path), os.path.realpath(run_dir)
+    own = {os.path.join(run, name) for name in (*RUN_FILES, *_OWN)}
+    if target in own or os.path.dirname(target) == os.path.join(run, CHECKPOINTS):
+        raise RunDirectoryError(f"{path} is a file of the run in {shown(run_dir)} "
+                                f"({os.path.relpath(target, run)}); an output never replaces "
+                                "the run's own files: choose another --output")
 
 
 def write_marker(run_dir: str) -> None:

@@ -11,6 +11,7 @@ import os
 from typing import Any, Iterable, Mapping
 
 from purenet.errors import RunDirectoryError
+from purenet.experiment import limits
 from purenet.experiment.rundir import write_atomic
 
 RESULTS, SWEEP_RECORD = "results.csv", "sweep.json"
@@ -80,13 +81,22 @@ def read_results(sweep_dir: str | os.PathLike) -> tuple[list[str], list[dict[str
     if not is_sweep_dir(sweep_dir):
         raise RunDirectoryError(f"{sweep_dir} is not a sweep directory (it has no "
                                 f"{SWEEP_RECORD}); make one with `purenet sweep SWEEP.toml`")
-    with open(os.path.join(sweep_dir, SWEEP_RECORD), encoding="utf-8") as fh:
-        keys = json.load(fh)["keys"]
+    record_path = os.path.join(sweep_dir, SWEEP_RECORD)
+    record = limits.read_json(record_path, "a sweep record (sweep.json)")
+    keys = record.get("keys") if isinstance(record, dict) else None
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise RunDirectoryError(f"{record_path} is not a sweep record (an object whose keys is "
+                                "a list of names); run the sweep again to rewrite it")
     path = os.path.join(sweep_dir, RESULTS)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise RunDirectoryError(f"{sweep_dir} has no {RESULTS} yet: no trial has finished")
-    with open(path, encoding="utf-8", newline="") as fh:
-        rows = [{k: _parse(k, v) for k, v in row.items()} for row in csv.DictReader(fh)]
+    text = limits.read_text(path, "a results file (results.csv)")
+    try:
+        rows = [{k: _parse(k, v) for k, v in row.items()}
+                for row in csv.DictReader(io.StringIO(text, newline=""))]
+    except csv.Error as error:
+        raise RunDirectoryError(f"{path} is not a results table ({error}); run the sweep "
+                                "again (--resume) to rewrite it") from None
     return keys, rows
 
 

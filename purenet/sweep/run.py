@@ -74,11 +74,34 @@ class SweepReport:
         return os.path.join(self.sweep_dir, "results.csv")
 
 
+# More local worker processes than any machine runs usefully (each is a Python process).
+MAX_WORKERS = 1024
+
+
+def _cores() -> int:
+    """The cores this process may use (sched_getaffinity: Linux only)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
+
+
+def _checked_workers(workers: Any) -> int:
+    if type(workers) is not int or not 1 <= workers <= MAX_WORKERS:
+        raise ValueError(f"workers must be an integer from 1 to {MAX_WORKERS}, got "
+                         f"{workers!r:.40}")
+    return workers
+
+
+def planned_workers(requested: int | None, pending: list[Trial]) -> int:
+    """The local workers to start: ``requested`` (checked), but no more than the pending
+    trials or the cores; ``default_workers`` when None."""
+    if requested is None:
+        return default_workers(pending)
+    return max(1, min(_checked_workers(requested), len(pending), _cores()))
+
+
 def default_workers(trials: list[Trial], cores: int | None = None) -> int:
     """As many one-thread workers as the cores hold trials at their own BLAS threads."""
-    if cores is None:     # the cores this process may use (sched_getaffinity: Linux only)
-        affinity = getattr(os, "sched_getaffinity", None)
-        cores = len(affinity(0)) if affinity else os.cpu_count() or 1
+    cores = _cores() if cores is None else cores
     threads = max((t.experiment.run.threads for t in trials), default=1)
     return max(1, min(len(trials) or 1, cores // threads))
 
@@ -93,7 +116,8 @@ def run_sweep(sweep: Sweep | str | os.PathLike, *, sweep_dir: str | os.PathLike 
     Args:
         sweep: a ``Sweep`` or the path of a sweep file.
         sweep_dir: where the trials' run directories go (default ``runs/<name>``).
-        workers: worker processes of the local cluster (default: ``default_workers``).
+        workers: worker processes of the local cluster (default: ``default_workers``);
+            at most one per pending trial and per core, whatever is asked.
         scheduler: the address of a running Dask scheduler (``tcp://host:8786``) to submit
             to instead; its workers must see ``sweep_dir`` at the same path.
         client: a ``distributed.Client`` to submit through instead (it is left open).
@@ -121,7 +145,8 @@ def run_sweep(sweep: Sweep | str | os.PathLike, *, sweep_dir: str | os.PathLike 
         return SweepReport(sweep, sweep_dir, _ordered(sweep, outcomes), tuple(finished), 0,
                            0.0, 0.0)
     started = time.perf_counter()
-    with _connect(distributed, client, scheduler, workers or default_workers(pending)) as ours:
+    workers = planned_workers(workers, pending)
+    with _connect(distributed, client, scheduler, workers) as ours:
         startup = time.perf_counter() - started
         count = _worker_count(ours)
         if on_start is not None:
@@ -201,7 +226,15 @@ def _connect(distributed: Any, client: Any, scheduler: str | None,
     if client is not None:
         yield client
     elif scheduler is not None:
-        with distributed.Client(scheduler, timeout="30s") as ours:
+        try:
+            ours = distributed.Client(scheduler, timeout="30s")
+        except (OSError, ValueError, TimeoutError) as error:   # a dead or odd address
+            raise ConnectionError(
+                f"could not connect to the Dask scheduler at {scheduler!r} "
+                f"({type(error).__name__}: {str(error)[:120]}); give the address of a running "
+                "scheduler, e.g. --scheduler tcp://host:8786, or leave it out to start a "
+                "local cluster") from None
+        with ours:
             yield ours
     else:
         with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,

@@ -89,10 +89,27 @@ def _replayer(run_dir: str) -> Callable[[int], str]:
     return lambda step: params_digest(state_at(run_dir, step, x, y, validation).params)
 
 
-def _narrow(run_a: str, run_b: str, low: int, high: int) -> int:
+def _replayed_as_recorded(run_dir: str, at: Callable[[int], str], recorded: dict[int, str],
+                          steps: tuple[int | None, ...]) -> None:
+    """Refuse a ``digests.csv`` whose rows at ``steps`` its own run's replay contradicts:
+    the trail is data, the replay the truth."""
+    for step in steps:
+        if step is not None and at(step) != recorded[step]:
+            raise RunDirectoryError(
+                f"{os.path.join(run_dir, DIGESTS)} records {recorded[step][:12]}... at step "
+                f"{step}, but a replay of the run gives {at(step)[:12]}...: the file is not the "
+                "run's trail (edited, or copied from another run); delete it and compare the "
+                "runs again")
+
+
+def _narrow(run_a: str, run_b: str, low: int | None, high: int,
+            recorded: tuple[dict[int, str], dict[int, str]]) -> int:
     """The first step in (low, high] where the runs differ, given they agree at ``low``
-    and differ at ``high``: a bisection by replay."""
+    and differ at ``high`` (each checked by replay first): a bisection by replay."""
     at_a, at_b = _replayer(run_a), _replayer(run_b)
+    for run_dir, at, digests in ((run_a, at_a, recorded[0]), (run_b, at_b, recorded[1])):
+        _replayed_as_recorded(run_dir, at, digests, (low, high))
+    low = -1 if low is None else low
     while high - low > 1:
         middle = (low + high) // 2
         if at_a(middle) == at_b(middle):
@@ -124,8 +141,9 @@ def diff(run_a: str | os.PathLike, run_b: str | os.PathLike, replay: bool = True
         last_equal = step
     exact = first_divergent is not None and (last_equal is None or
                                             first_divergent - last_equal == 1)
-    if first_divergent is not None and not exact and replay:
-        first_divergent, exact = _narrow(run_a, run_b, last_equal, first_divergent), True
+    if first_divergent is not None and replay:
+        first_divergent = _narrow(run_a, run_b, last_equal, first_divergent, (a, b))
+        exact = True
     return RunDiff(run_a, run_b, tuple(settings), len(common), last_equal, first_divergent,
                    exact, max(a, default=None), max(b, default=None))
 

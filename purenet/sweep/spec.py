@@ -26,6 +26,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 import os
 import re
 from typing import Any, Mapping
@@ -42,6 +43,9 @@ RESERVED = ("n_random", "random_seed", "ranges")
 RANGE_KEYS = ("low", "high", "log", "integer", "choices")
 # Sampled floats keep this many significant digits, so ids and tables stay readable.
 SAMPLE_DIGITS = 4
+# The most trials a sweep file may describe: each is an experiment checked, a directory and
+# a line of results; more is a mistake in the file, not a sweep to start.
+MAX_TRIALS = 10_000
 
 
 @attrs.frozen(eq=False)
@@ -95,6 +99,10 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
     table = raw.pop("sweep")
     base = parse_experiment(raw, source)      # the experiment itself must be sound first
     grid, ranges, n_random, random_seed = _read_table(table, source)
+    count = math.prod(len(values) for values in grid.values()) * max(n_random, 1)
+    if count > MAX_TRIALS:   # counted before a single trial is made
+        raise source.error("sweep", f"describes {count:,} trials, more than the {MAX_TRIALS:,} "
+                           "a sweep may have; sweep fewer values (or split it into sweeps)")
     draws = _draw(ranges, n_random, random_seed)
     keys = (*grid, *ranges)
     trials, seen = [], {}
@@ -145,6 +153,12 @@ def _read_table(table: dict[str, Any], source: Source) -> tuple[dict, dict, int,
                                + ("; [sweep.ranges] needs n_random = N draws"
                                   if value is None else ""))
     grid = _flatten({k: v for k, v in table.items() if k not in RESERVED})
+    for key in (*grid, *_flatten(table.get("ranges", {}))):
+        if not all(key_parts(part) and re.fullmatch(r"[A-Za-z0-9_\-.\[\] ]+", part)
+                   for part in key.split(",")):
+            raise source.error(f"sweep.{key}", f"{key!r} is not a setting's key; a sweep key "
+                               "names a setting as --set does (e.g. \"optimizer.learning_rate\" "
+                               "or \"layers[0].output_dim\"), several joined by commas")
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             raise source.error(f"sweep.{key}", f"must be a non-empty list of values (a grid "
@@ -181,9 +195,11 @@ def _check_range(key: str, spec: Any, source: Source) -> None:
             raise source.error(key, "choices must be a non-empty list, alone in its table")
         return
     low, high = spec.get("low"), spec.get("high")
-    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high))
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                  and abs(v) < 1e300 for v in (low, high))
     if not numbers or not low < high:
-        raise source.error(key, f"needs numbers low < high, got low={low!r}, high={high!r}")
+        raise source.error(key, f"needs finite numbers low < high, got low={low!r}, "
+                           f"high={high!r}")
     if spec.get("log") and low <= 0:
         raise source.error(key, f"a log range needs low > 0, got {low!r}")
 
