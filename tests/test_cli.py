@@ -131,7 +131,7 @@ def test_train_refuses_to_overwrite_a_run_without_force(work):
 
 def test_resume_refuses_a_different_config(work):
     done = purenet(*TRAIN, "--run-dir", "run", "--resume", "--set", "l2=0.1", cwd=work, expect=1)
-    assert "l2: now 0.1, the run has 0.0" in done.stderr
+    assert "l2: this run has 0.1, the run's config.toml 0.0" in done.stderr
 
 
 def test_inspect_text_json_and_every_kind_of_path(work):

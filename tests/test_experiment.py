@@ -283,8 +283,8 @@ def test_resume_refuses_a_different_config_and_lists_the_differences(tmp_path):
     changed = experiment.with_settings(**{"optimizer.b1": 0.8, "l2": 0.1})
     with pytest.raises(RunDirectoryError) as info:
         run_experiment(changed, tmp_path / "a", resume=True, progress=False)
-    assert "optimizer.b1: now 0.8, the run has 0.9" in str(info.value)
-    assert "l2: now 0.1, the run has 0.0" in str(info.value)
+    assert "optimizer.b1: this run has 0.8, the run's config.toml 0.9" in str(info.value)
+    assert "l2: this run has 0.1, the run's config.toml 0.0" in str(info.value)
 
 
 def test_regression_summary_compares_mse_with_the_variance(tmp_path):

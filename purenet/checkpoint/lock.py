@@ -107,6 +107,9 @@ class DirectoryLock:
                 "and try again")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if not _still_named(fd, self.path):   # unlinked by its last holder meanwhile
+                os.close(fd)
+                return self._try_lock()
             return fd
         except BlockingIOError:
             os.close(fd)
@@ -137,15 +140,30 @@ class DirectoryLock:
     def __exit__(self, *exc: object) -> None:
         self.release()
 
-    def release(self) -> None:
+    def release(self, remove: bool = False) -> None:
+        """Let go of the lock; with ``remove``, delete its file first (a run that never
+        started leaves nothing behind). A trainer that opened the file meanwhile finds it
+        no longer named, and opens the path again (``_try_lock``)."""
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
         try:
-            os.ftruncate(fd, 0)
+            if remove:
+                os.unlink(self.path)
+            else:
+                os.ftruncate(fd, 0)
         except OSError:
             pass
         os.close(fd)   # closing the descriptor releases the flock
+
+
+def _still_named(fd: int, path: str) -> bool:
+    """Whether the locked file ``fd`` is still the file at ``path``."""
+    try:
+        here, there = os.fstat(fd), os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
 def _holder(fd: int) -> str:

@@ -26,7 +26,7 @@ from purenet.errors import (CheckpointError, CheckpointMismatchError, Checkpoint
                             CheckpointWarning, CorruptCheckpointError, LegacyCheckpointError)
 from purenet.errors import NonFiniteError, TrainingInterrupted
 from purenet.train.callbacks import Callback
-from purenet.train.config import RunConfig
+from purenet.train.config import RunConfig, listed
 from purenet.train.fingerprint import Fingerprint, data_differences
 from purenet.train.state import MONITORS, TrainState
 
@@ -219,14 +219,28 @@ class Checkpointer(Callback):
                                              batches_of(config, samples_of(data)))
         if differences:
             self._lock.release()
+            theirs = (found.experiment or {}).get("name")
+            lead = (f"{found.path} belongs to another run" if theirs is None
+                    else f"{found.path} belongs to the run of {theirs!r}")
             raise CheckpointMismatchError(
-                f"{found.path} belongs to a different run; refusing to resume:\n  "
-                + "\n  ".join(differences)
+                f"{lead}; refusing to resume it with other settings or data:"
+                + listed(differences)
                 + "\nresume with the original settings and data, or use another directory")
         own = scope.go_on(found.path, "resuming", found.state.step, found.scope)
         self._crossings = found.crossings + (() if own is None else (own,))
         self.last_saved_step = found.state.step
         return found.state
+
+    def forget_lock(self) -> None:
+        """Delete the directory's lock file, holding the lock while doing so (taken again if
+        it was let go; left alone if another trainer holds it now): for a run that ended
+        before it began, which leaves nothing behind."""
+        if os.path.lexists(self._lock.path):
+            try:
+                self._lock.acquire()
+            except (CheckpointError, OSError):
+                return
+        self._lock.release(remove=True)
 
     def on_fit_start(self, state: TrainState, config: RunConfig, total_steps: int,
                      data: Fingerprint) -> None:

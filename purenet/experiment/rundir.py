@@ -27,7 +27,7 @@ from purenet.checkpoint import atomic
 from purenet.experiment import limits
 from purenet.experiment.schema import without_none
 from purenet.experiment.config import RESUMABLE_KEYS, Experiment
-from purenet.train.config import differences as config_differences
+from purenet.train.config import differences as config_differences, listed
 from purenet.train.state import HISTORY_COLUMNS, History
 
 CONFIG, SCALER, HISTORY, SUMMARY, CHECKPOINTS = (
@@ -156,6 +156,45 @@ def check_written(run_dir: str, name: str, text: str) -> None:
                                 "records); restore it, or train the run again")
 
 
+# What purenet itself may have put in a directory before its run's files (a sweep trial's
+# lock and log, a checkpoint lock): a directory holding only these is still empty.
+_OWN_EARLY = {".trial.lock", "train.log", CHECKPOINTS}
+
+
+def check_run_dir(run_dir: str) -> None:
+    """Refuse a directory that is not purenet's to use as a run directory: one that holds
+    files but no marker (``--run-dir .`` in a project), or one inside another run. A new
+    or empty directory, or one purenet made, is fine.
+
+    Raises:
+        RunDirectoryError: in one line, before anything is written.
+    """
+    for parent in _parents(run_dir):
+        if os.path.isfile(os.path.join(parent, MARKER)):
+            raise RunDirectoryError(f"{shown(run_dir)} lies inside the run directory "
+                                    f"{shown(parent)}; a run needs a directory of its own "
+                                    "outside any run: choose another --run-dir")
+    if not os.path.isdir(run_dir) or os.path.isfile(os.path.join(run_dir, MARKER)):
+        return
+    names = set(os.listdir(run_dir))
+    checkpoints = os.path.join(run_dir, CHECKPOINTS)
+    if names <= _OWN_EARLY and (not os.path.isdir(checkpoints)
+                                or set(os.listdir(checkpoints)) <= {".lock"}):
+        return
+    raise RunDirectoryError(
+        f"{shown(run_dir)} is not empty and purenet did not make it (no {MARKER} marker); a "
+        "run goes into a new or empty directory, or one of purenet's: choose another "
+        "--run-dir (--force deletes only purenet's own runs)")
+
+
+def _parents(path: str) -> list[str]:
+    found, here = [], os.path.dirname(path)
+    while here and here != os.path.dirname(here):
+        found.append(here)
+        here = os.path.dirname(here)
+    return found
+
+
 def existing_run(run_dir: str) -> list[str]:
     """What of a run ``run_dir`` already holds (empty: nothing)."""
     found = [name for name in (CONFIG, SUMMARY) if os.path.exists(os.path.join(run_dir, name))]
@@ -203,10 +242,18 @@ def _comparable(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def config_mismatches(config: Mapping[str, Any], recorded: Mapping[str, Any],
-                      line: str = "{key}: now {expected!r}, the run has {found!r}") -> list[str]:
+                      line: str = "{key}: this run has {expected!r}, the run's config.toml "
+                                  "{found!r}") -> list[str]:
     """The settings (but those a resume may change) where ``config`` differs from the
     ``recorded`` one, one ``line`` each."""
     return config_differences(_comparable(config), _comparable(recorded), line)
+
+
+def whose(where: str, theirs: Any, ours: Any) -> str:
+    """The one sentence a refused resume leads with: which run ``where`` holds."""
+    if theirs == ours:
+        return f"{where} holds a run of {theirs!r} with other settings than this one's"
+    return f"{where} holds the run of {theirs!r}, not of {ours!r}"
 
 
 def claim(run_dir: str, config: Mapping[str, Any], resume: bool, force: bool) -> bool:
@@ -220,12 +267,13 @@ def claim(run_dir: str, config: Mapping[str, Any], resume: bool, force: bool) ->
         return False
     if resume:
         if os.path.exists(os.path.join(run_dir, CONFIG)):
-            differences = config_mismatches(config, read_config(run_dir))
+            recorded = read_config(run_dir)
+            differences = config_mismatches(config, recorded)
             if differences:
                 raise RunDirectoryError(
-                    f"cannot resume the run in {shown(run_dir)}: its config differs from this one "
-                    "(only epochs and the checkpoint policy may change):\n  "
-                    + "\n  ".join(differences))
+                    f"cannot resume: {whose(shown(run_dir), recorded.get('name'), config.get('name'))}"
+                    f" (only epochs and the checkpoint policy may change when resuming):"
+                    + listed(differences))
         return False
     if not force:
         raise RunDirectoryError(

@@ -24,9 +24,11 @@ from purenet.model import Model
 from purenet.core.records import Params, params_digest
 from purenet.experiment import limits
 from purenet.experiment.rundir import (CHECKPOINTS, CONFIG, HISTORY, SCALER, SUMMARY,
-                                       checkpoint_names, claim, clear_run, default_run_dir,
+                                       check_run_dir, checkpoint_names, claim, clear_run,
+                                       default_run_dir,
                                        history_csv, resolve, shown, write_marker,
                                        write_run_file)
+from purenet.checkpoint.lock import LOCK_NAME
 from purenet.experiment.digests import DigestLog
 from purenet.experiment.schema import dump_toml
 from purenet.train.callbacks import Callback, EpochLog, ProgressBar
@@ -135,25 +137,35 @@ def run_experiment(experiment: Experiment, run_dir: str | os.PathLike | None = N
         experiment = attrs.evolve(experiment, checkpoint=attrs.evolve(
             experiment.checkpoint, every_epochs=None))
     run_dir = resolve(run_dir if run_dir is not None else default_run_dir(experiment))
+    _refuse_if_in_use(run_dir)   # at once: before the data, the memory estimate, any import
+    check_run_dir(run_dir)
     check_memory(experiment)
     config = experiment.resolved_config()
-    try:
-        claim(run_dir, config, resume, force)   # read only: a refused directory is untouched
-    except RunDirectoryError:
-        _refuse_if_in_use(run_dir)   # "in use by another trainer" says more
-        raise
+    claim(run_dir, config, resume, force)   # read only: a refused directory is untouched
+    created = [path for path in (run_dir, os.path.join(run_dir, CHECKPOINTS),
+                                 os.path.join(run_dir, CHECKPOINTS, LOCK_NAME))
+               if not os.path.lexists(path)]
     checkpointer = _checkpointer(experiment, run_dir, config)
     # The checkpoint directory's lock (the one fit keeps), taken before anything is written:
     # a second trainer is refused at once. on_fit_end releases it, however the run ends.
     checkpointer.start()
+    files = None
     try:
         clear = claim(run_dir, config, resume, force)   # again, now that it is ours
-        announce(_start_line(experiment, run_dir, resume))
         splits = prepare_data(experiment)
-        return _train(experiment, run_dir, config, splits, checkpointer, resume, clear,
-                      progress)
+        files = RunFiles(run_dir, experiment, config, splits.scaler, clear,
+                         lambda: announce(_start_line(experiment, run_dir, resume)))
+        return _train(experiment, run_dir, splits, checkpointer, resume, files, progress)
     except BaseException as error:
         checkpointer.on_fit_end(None, error)   # a no-op but for the lock after fit's own
+        if files is None or not files.started:   # nothing trained: leave nothing behind
+            if created and created[-1].endswith(LOCK_NAME):
+                checkpointer.forget_lock()
+            for path in reversed(created):
+                try:
+                    os.rmdir(path)   # a directory this run made, only when empty
+                except OSError:
+                    pass
         raise
 
 
@@ -187,13 +199,11 @@ def _start_line(experiment: Experiment, run_dir: str, resume: bool) -> str:
     return f"resuming {experiment.name!r} in {where}"
 
 
-def _train(experiment: Experiment, run_dir: str, config: dict[str, Any], splits: Splits,
-           checkpointer: Any, resume: bool, clear: bool, progress: bool | None
-           ) -> dict[str, Any]:
+def _train(experiment: Experiment, run_dir: str, splits: Splits, checkpointer: Any,
+           resume: bool, files: "RunFiles", progress: bool | None) -> dict[str, Any]:
     x, y, validation = fit_arrays(experiment, splits)
     start = time.perf_counter()
     bar = ProgressBar.wanted(progress)
-    files = RunFiles(run_dir, experiment, config, splits.scaler, clear)
     result = fit(experiment.run, x, y, validation_data=validation, checkpointer=checkpointer,
                  resume=resume, progress=bar,
                  callbacks=(files, DigestLog(run_dir), *(() if bar else (EpochLog(),))))
@@ -212,11 +222,14 @@ class RunFiles(Callback):
     would later need ``--force``. With ``clear``, the old run goes first (``--force``)."""
 
     def __init__(self, run_dir: str, experiment: Experiment, config: dict[str, Any],
-                 scaler: Scaler, clear: bool) -> None:
+                 scaler: Scaler, clear: bool, announce: Callable[[], Any]) -> None:
         self.run_dir, self.experiment, self.config = run_dir, experiment, config
-        self.scaler, self.clear = scaler, clear
+        self.scaler, self.clear, self.announce = scaler, clear, announce
+        self.started = False
 
     def on_fit_start(self, state: Any, config: Any, total_steps: int, data: Any) -> None:
+        self.started = True
+        self.announce()   # what starts, said only once it does
         if self.clear:
             clear_run(self.run_dir)
         write_marker(self.run_dir)

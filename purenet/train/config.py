@@ -324,16 +324,41 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+MAX_DIFFERENCES_SHOWN = 10
+
+
+def listed(lines: list[str], limit: int = MAX_DIFFERENCES_SHOWN) -> str:
+    """``lines`` indented one a line, at most ``limit`` of them and then how many more
+    (``purenet diff`` lists every difference of two run directories)."""
+    more = len(lines) - limit
+    tail = [f"... {more} more: `purenet diff` lists them all"] if more > 0 else []
+    return "".join(f"\n  {line}" for line in [*lines[:limit], *tail])
+
+
 def differences(expected: Mapping[str, Any], found: Mapping[str, Any],
                 line: str = "{key}: this run has {expected!r}, the checkpoint {found!r}"
                 ) -> list[str]:
     """Every setting on which two plain configs differ, one ``line`` each, formatted with
-    ``key`` (dotted), ``expected`` and ``found``."""
+    ``key`` (dotted), ``expected`` and ``found``; the most telling first (``telling``)."""
     expected, found = flatten(dict(expected)), flatten(dict(found))
     absent = "(not set)"
     return [line.format(key=k, expected=expected.get(k, absent), found=found.get(k, absent))
-            for k in sorted(set(expected) | set(found))
+            for k in sorted(set(expected) | set(found), key=telling)
             if expected.get(k, absent) != found.get(k, absent)]
+
+
+# What a difference says most about which run a directory holds, first: the experiment's
+# name, the network, the loss and optimizer, then the rest of the run record in its order.
+_TELLING = ("name", "layers", "loss", "optimizer", "dtype", "seed", "data", "batch_size")
+
+
+def telling(key: str) -> tuple:
+    """The sort key of a dotted setting: its table's place in ``_TELLING`` (then the run
+    record's own order), names before the settings beside them (``optimizer.name``)."""
+    top, _, rest = key.partition(".")
+    order = [*_TELLING, *(n for n in setting_names() if n not in _TELLING)]
+    rank = order.index(top) if top in order else len(order)
+    return rank, not rest.endswith("name"), key
 
 
 RunSpec = RunConfig   # its name in purenet 0.1
