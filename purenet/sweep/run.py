@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
+import threading
 import os
 import time
 from typing import Any, Callable, Iterator
@@ -237,11 +239,63 @@ def _connect(distributed: Any, client: Any, scheduler: str | None,
         with ours:
             yield ours
     else:
-        with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                      dashboard_address=None,
-                                      silence_logs=logging.ERROR) as cluster:
-            with distributed.Client(cluster) as ours:
-                yield ours
+        with _local_cluster(distributed, workers) as ours:
+            yield ours
+
+
+@contextlib.contextmanager
+def _quiet_interrupts() -> Iterator[None]:
+    """SIGINT blocked in this thread for the block: the threads made meanwhile (the
+    cluster's event loop) keep it blocked, and so do the worker processes they start, which
+    therefore never print a KeyboardInterrupt traceback of their own. A Ctrl-C that comes
+    meanwhile waits, and arrives here (as KeyboardInterrupt) when the block ends."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if main else None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _start_fork_server_deaf_to_interrupts() -> None:
+    """Start multiprocessing's fork server (once a process) with SIGINT ignored, which the
+    processes it forks keep; a Ctrl-C in these few milliseconds is lost."""
+    from multiprocessing import forkserver
+
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _local_cluster(distributed: Any, workers: int) -> Iterator[Any]:
+    """A client of a new LocalCluster of one-thread worker processes, started and closed
+    whole, whenever Ctrl-C comes: the user sees purenet's lines, never Dask's."""
+    import dask
+
+    cluster = client = None
+    try:
+        # Workers forked from a fork server that ignores SIGINT ignore it too, whenever they
+        # start (a worker the nanny restarts included); spawned ones would reset it.
+        with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
+            _start_fork_server_deaf_to_interrupts()
+            with _quiet_interrupts():
+                cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
+                                                   processes=True, dashboard_address=None,
+                                                   silence_logs=logging.ERROR)
+                client = distributed.Client(cluster)
+        yield client
+    finally:
+        with _quiet_interrupts():
+            for part in (client, cluster):
+                if part is not None:
+                    part.close()
 
 
 def _worker_count(client: Any) -> int:

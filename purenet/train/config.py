@@ -325,6 +325,7 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
 
 
 MAX_DIFFERENCES_SHOWN = 10
+GROUPED_FROM = 3   # a table with more differences than this shows as one line, when many
 
 
 def listed(lines: list[str], limit: int = MAX_DIFFERENCES_SHOWN) -> str:
@@ -342,9 +343,20 @@ def differences(expected: Mapping[str, Any], found: Mapping[str, Any],
     ``key`` (dotted), ``expected`` and ``found``; the most telling first (``telling``)."""
     expected, found = flatten(dict(expected)), flatten(dict(found))
     absent = "(not set)"
-    return [line.format(key=k, expected=expected.get(k, absent), found=found.get(k, absent))
-            for k in sorted(set(expected) | set(found), key=telling)
+    keys = [k for k in sorted(set(expected) | set(found), key=telling)
             if expected.get(k, absent) != found.get(k, absent)]
+    lines, tables = [], {}
+    for key in keys:
+        tables.setdefault(key.partition(".")[0], []).append(key)
+    for top, inside in tables.items():   # a table differing in many places: one line
+        first = line.format(key=inside[0], expected=expected.get(inside[0], absent),
+                            found=found.get(inside[0], absent))
+        if len(inside) > GROUPED_FROM and len(keys) > MAX_DIFFERENCES_SHOWN:
+            lines.append(f"{top}: {len(inside)} settings differ, the first {first}")
+        else:
+            lines += [line.format(key=k, expected=expected.get(k, absent),
+                                  found=found.get(k, absent)) for k in inside]
+    return lines
 
 
 # What a difference says most about which run a directory holds, first: the experiment's
