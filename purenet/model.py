@@ -108,6 +108,17 @@ class Model:
     scaler: Scaling | None = attrs.field(default=None, validator=_is_scaler)
     feature_names: tuple[str, ...] | None = attrs.field(default=None, converter=_names)
 
+    def __repr__(self) -> str:
+        """The network at a glance, not its weights (``model.params`` holds those)."""
+        arch = self.params.architecture
+        parts = [arch.describe(), f"{arch.parameter_count:,} parameters",
+                 str(self.params.dtype), f"task {self.task!r}"]
+        if self.classes is not None:
+            parts.append(f"classes {self.classes.tolist()[:10]}")
+        if self.feature_names is not None:
+            parts.append(f"features {list(self.feature_names)[:10]}")
+        return f"Model({', '.join(parts)})"
+
     def __attrs_post_init__(self) -> None:
         arch = self.params.architecture
         expected = {"categorical_crossentropy": ("softmax", arch.output_dim),

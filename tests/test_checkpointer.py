@@ -210,11 +210,12 @@ def _all_finite(found) -> bool:
 @pytest.mark.parametrize("every_steps", [1, 1000])
 def test_divergence_raises_naming_the_step_and_the_last_good_step_is_saved(tmp_path,
                                                                           every_steps):
-    with pytest.raises(pn.NonFiniteError, match=r"training diverged at step (\d+)") as info:
+    with pytest.raises(pn.NonFiniteError, match=r"training diverged in step (\d+)") as info:
         _diverging_fit(tmp_path, every_steps)
-    step = int(re.search(r"diverged at step (\d+)", str(info.value)).group(1))
+    step = int(re.search(r"diverged in step (\d+)", str(info.value)).group(1))
     found = pn.load_checkpoint(tmp_path)
-    assert found.state.step == step > 0   # the state before the step that diverged
+    assert found.state.step == step - 1 > 0   # the state before the step that diverged
+    assert f"The state after step {step - 1}, before it, is intact" in str(info.value)
     assert _all_finite(found)
     assert temp_files(tmp_path) == []
 

@@ -270,3 +270,21 @@ def test_train_shows_the_model_and_logs_each_epoch_when_stderr_is_not_a_terminal
                      r"\w+.*, 1 BLAS thread$", done.stdout, re.M), done.stdout
     epochs = re.findall(r"^purenet: epoch (\d)/2, step \d+, train_loss ", done.stderr, re.M)
     assert epochs == ["1", "2"], done.stderr
+
+
+def test_a_long_run_logs_at_most_about_100_lines_every_kth_epoch_and_the_last():
+    import io
+
+    import numpy as np
+
+    import purenet as pn
+    from purenet.train.callbacks import EpochLog
+
+    x = np.random.default_rng(0).normal(size=(20, 2))
+    stream = io.StringIO()
+    pn.fit([{"input_dim": 2, "output_dim": 1, "activation": "sigmoid"}], x,
+           (x[:, 0] > 0).astype(int), epochs=1234, batch_size=None, progress=False,
+           optimizer=pn.optim.sgd(0.1), callbacks=[EpochLog(stream)])
+    epochs = [int(m) for m in re.findall(r"^purenet: epoch (\d+)/1234,", stream.getvalue(), re.M)]
+    assert len(epochs) <= 101 and epochs[-1] == 1234
+    assert epochs[:3] == [13, 26, 39]   # every 13th epoch: ceil(1234 / 100)

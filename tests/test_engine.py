@@ -374,7 +374,7 @@ def test_the_guard_reports_divergence_alike_with_or_without_a_kernel(name, make)
     for optimizer in (make(), optim.chain(make())):
         assert (optimizer.update_into is None) == (optimizer.name == "chain")
         recorder = Recorder()
-        with pytest.raises(pn.NonFiniteError, match=r"diverged at step \d+") as info:
+        with pytest.raises(pn.NonFiniteError, match=r"diverged in step \d+") as info:
             pn.fit(arch, x, y, optimizer=optimizer, epochs=50, batch_size=8, dtype="float64",
                    callbacks=[recorder], progress=False)
         assert [state_digest(s) for s in recorder.states] == recorder.digests

@@ -167,7 +167,7 @@ def test_exploding_learning_rate_stops_with_the_step_named():
     arch = [{"input_dim": 3, "output_dim": 16, "activation": "relu"},
             {"input_dim": 16, "output_dim": 1, "activation": "identity"}]
     with np.errstate(over="ignore", invalid="ignore"):
-        with pytest.raises(pn.NonFiniteError, match=r"diverged at step \d+: .*(loss|gradient of layer)"):
+        with pytest.raises(pn.NonFiniteError, match=r"diverged in step \d+: .*(loss|gradient of layer)"):
             pn.fit(arch, x, y, optimizer=optim.sgd(10.0), epochs=50, batch_size=8,
                    dtype="float64", progress=False)
 

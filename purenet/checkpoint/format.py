@@ -54,7 +54,7 @@ from purenet.core.numerics import NUMERICS_VERSION
 from purenet.core.records import params_digest
 from purenet import __version__
 from purenet.errors import CheckpointError, CorruptCheckpointError, LegacyCheckpointError
-from purenet.train.config import RunConfig
+from purenet.train.config import RunConfig, optimizer_text
 from purenet.train.state import TrainState
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "USERBLOCK_SIZE", "Checkpoint", "non_finite_arrays",
@@ -197,7 +197,7 @@ def summarize(path: str | os.PathLike | Checkpoint) -> dict[str, Any]:
             "format_version": ckpt.format_version, "purenet_version": ckpt.purenet_version,
             "created": ckpt.created, "upgraded_from": ckpt.upgraded_from, "seed": state.seed,
             "stopped": state.stopped,
-            "optimizer": ckpt.config.optimizer.name, "dtype": ckpt.config.dtype,
+            "optimizer": optimizer_text(ckpt.config.optimizer), "dtype": ckpt.config.dtype,
             "threads": ckpt.config.threads, "data": ckpt.data,
             "architecture": state.params.architecture.to_dicts(),
             "numerics": ckpt.numerics, "environment": ckpt.environment,

@@ -22,7 +22,7 @@ from purenet.cli.readers import evaluate, inspect, plot, predict, rewind, show
 from purenet.cli.sweep import SWEEP_HANDLERS, add_sweep_commands
 from purenet.cli import upgrade as upgrade_command
 from purenet.errors import CheckpointError, ExperimentError
-from purenet.train.config import MIN_EPOCHS
+from purenet.train.config import MIN_EPOCHS, optimizer_text
 
 EXIT_ERROR = 1
 
@@ -63,13 +63,9 @@ def _integer(low: int) -> Any:
 
 def model_line(config: Any) -> str:
     """The network at a glance: sizes, activations, parameter count, dtype, threads."""
-    layers = config.architecture.layers
-    sizes = "-".join(str(n) for n in [layers[0].input_dim, *(l.output_dim for l in layers)])
-    count = sum(l.input_dim * l.output_dim + l.output_dim for l in layers)
-    optimizer = config.optimizer.config()
-    clips = "".join(f" + {k}" for k in optimizer if k.startswith("clip_"))
-    return (f"model: {sizes} ({', '.join(l.activation for l in layers)}), {count:,} "
-            f"parameters, {config.dtype}, {optimizer['name']}{clips}, {config.threads} BLAS "
+    arch = config.architecture
+    return (f"model: {arch.describe()}, {arch.parameter_count:,} parameters, {config.dtype}, "
+            f"{optimizer_text(config.optimizer)}, {config.threads} BLAS "
             f"thread{'s' if config.threads > 1 else ''}")
 
 
@@ -165,7 +161,8 @@ def _add_run_commands(commands: Any) -> None:
     rewind.add_argument("run_dir", metavar="RUN_DIR")
     rewind.add_argument("--step", type=_integer(0), required=True, metavar="K")
     rewind.add_argument("--output", metavar="FILE",
-                        help="default: RUN_DIR/rewound/step-K.h5 (outside checkpoints/)")
+                        help="default: RUN_DIR/rewound/step-NNNNNNNN.h5, K in 8 digits "
+                             "(outside checkpoints/)")
 
     plot = commands.add_parser("plot", help="write PNG figures into a run directory")
     plot.add_argument("run_dir", metavar="RUN_DIR")

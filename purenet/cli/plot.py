@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -104,16 +104,23 @@ def _decision_boundary(plt: Any, run: Run, path: str) -> str | None:
         plt.close(fig)
 
 
-def plot_run(run_dir: str | os.PathLike) -> list[str]:
+def plot_run(run_dir: str | os.PathLike,
+             progress: Callable[[str], Any] = lambda line: None) -> list[str]:
     """Write ``loss.png``, ``accuracy.png`` (classifiers) and ``decision_boundary.png``
-    (classifiers of 2-D inputs) into ``run_dir``; return the paths written."""
+    (classifiers of 2-D inputs) into ``run_dir``; return the paths written. ``progress``
+    hears a line before each part that takes time (reading the run, each figure)."""
+    run_dir = os.fspath(run_dir)
+    progress(f"reading the run in {run_dir}")
     run = read_run(run_dir)
     plt = _pyplot()
-    run_dir = os.fspath(run_dir)
+    progress("drawing loss.png" + (" and accuracy.png" if run.experiment.classifier else ""))
     written = [_curves(plt, run, "loss", "loss", os.path.join(run_dir, "loss.png"))]
     if run.experiment.classifier:
         written.append(_curves(plt, run, "accuracy", "accuracy",
                                os.path.join(run_dir, "accuracy.png")))
+    if run.experiment.classifier and run.experiment.architecture.input_dim == 2:
+        progress("drawing decision_boundary.png (the data rebuilt, the network over a "
+                 "300 x 300 grid)")
     written.append(_decision_boundary(plt, run, os.path.join(run_dir, "decision_boundary.png")))
     return [path for path in written if path is not None]
 

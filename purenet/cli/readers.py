@@ -108,8 +108,8 @@ def inspect(args: argparse.Namespace) -> int:
     if args.json:
         print(as_json(info))
         return status
-    arch = info["architecture"]
-    sizes = "-".join(str(n) for n in [arch[0]["input_dim"], *(l["output_dim"] for l in arch)])
+    from purenet.core.records import Architecture
+
     env, here = info["environment"], info["scope_here"]
     show({"checkpoint": info["path"], "step": info["step"],
            "epoch": f"{info['epoch']} (+{info['batch_index']} batches)",
@@ -118,7 +118,7 @@ def inspect(args: argparse.Namespace) -> int:
            "integrity": "ok (file digest verified, state checked against its run)",
            "purenet_version": info["purenet_version"], "created": info["created"],
            "seed": info["seed"], "dtype": info["dtype"], "optimizer": info["optimizer"],
-           "architecture": f"{sizes} ({', '.join(l['activation'] for l in arch)})",
+           "architecture": Architecture.from_dicts(info["architecture"]).describe(),
            "threads": f"{info.get('threads')} (the run's BLAS threads, applied on resume)",
            "numerics": info["numerics"],
            "environment": f"numpy {env.get('numpy')} "
@@ -146,7 +146,13 @@ def plot(args: argparse.Namespace) -> int:
     from purenet.sweep.plot import plot_sweep
     from purenet.sweep.results import is_sweep_dir
 
-    for path in (plot_sweep if is_sweep_dir(args.run_dir) else plot_run)(args.run_dir):
+    if is_sweep_dir(args.run_dir):
+        print(f"purenet: plotting the sweep in {args.run_dir}", file=sys.stderr, flush=True)
+        written = plot_sweep(args.run_dir)
+    else:
+        written = plot_run(args.run_dir, lambda line: print(f"purenet: plot: {line}",
+                                                            file=sys.stderr, flush=True))
+    for path in written:
         print(path)
     return 0
 

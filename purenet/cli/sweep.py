@@ -81,6 +81,12 @@ def add_sweep_commands(commands: Any) -> None:
 # --- sweep ----------------------------------------------------------------------------
 
 
+def _trained_seconds(summary: dict[str, Any]) -> str:
+    """The seconds of the trial's last training session, as results.csv has them."""
+    value = summary.get("seconds")
+    return "-" if not isinstance(value, (int, float)) else f"{value:.2f}"
+
+
 class _Display:
     """A tqdm bar over trials, with each finished trial printed above it as a table row."""
 
@@ -112,7 +118,7 @@ class _Display:
             resumed = f" (resumed at step {outcome.start_step})" if outcome.start_step else ""
             tqdm.write(f"{outcome.trial.id:<{width}} {summary.get('step', '-'):>7} {text:>13} "
                        f"{str(summary.get('params_digest'))[:12]:<14} "
-                       f"{outcome.seconds:>8.2f}  {outcome.host}{resumed}")
+                       f"{_trained_seconds(summary):>8}  {outcome.host}{resumed}")
         if self._bar is not None:
             self._bar.update(1)
 
@@ -151,8 +157,10 @@ def sweep(args: argparse.Namespace) -> int:
     finally:
         display.close()
     done = sum(o.summary is not None for o in report.outcomes)
+    total = report.startup_seconds + report.seconds
     print(f"{done} of {len(spec.trials)} trials finished ({len(report.skipped)} before this "
-          f"run); {report.seconds:.1f} s; results in {report.results_path}")
+          f"run); {total:.1f} s ({report.startup_seconds:.1f} s of it starting the cluster); "
+          f"results in {report.results_path}")
     for failure in report.failures:
         print(f"purenet: error: {failure.error}", file=sys.stderr)
     if report.failures:

@@ -39,8 +39,8 @@ def _files(paths: list[str]) -> list[str]:
         if os.path.isdir(path):
             found = [file for _, file in checkpoint_files(checkpoints_directory(path))]
             if not found:
-                print(f"purenet: warning: no checkpoint files (step-*.h5) in {path}",
-                      file=sys.stderr)
+                raise FileNotFoundError(f"no checkpoint files (step-*.h5) in {path}: nothing "
+                                        "to upgrade; name a checkpoints or run directory")
             files += found
         else:
             files.append(path)

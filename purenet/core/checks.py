@@ -99,7 +99,9 @@ def optional(validator: Validator) -> Validator:
 
 
 def did_you_mean(name: str, names: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, names, n=1)
+    """`` (did you mean 'relu'?)`` for ``ReLU`` or ``rleu``, or nothing."""
+    same_letters = [n for n in names if n.lower() == name.lower()]
+    close = same_letters or difflib.get_close_matches(name, names, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

@@ -133,6 +133,16 @@ class Architecture:
     def output_activation(self) -> str:
         return self.layers[-1].activation
 
+    @property
+    def parameter_count(self) -> int:
+        """Weights and biases of every layer."""
+        return sum(l.input_dim * l.output_dim + l.output_dim for l in self.layers)
+
+    def describe(self) -> str:
+        """The network at a glance: ``2-50-100-1 (relu, relu, sigmoid)``."""
+        sizes = "-".join(str(n) for n in [self.input_dim, *(l.output_dim for l in self.layers)])
+        return f"{sizes} ({', '.join(l.activation for l in self.layers)})"
+
 
 def as_architecture(architecture: Architecture | Sequence[Mapping[str, Any]]) -> Architecture:
     """Accept an Architecture or the tutorial's list of dicts wherever one is needed."""

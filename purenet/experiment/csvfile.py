@@ -61,6 +61,11 @@ def _first_row(path: str, text: str) -> tuple[int, list[str]] | None:
         raise ValueError(f"{path}, {error}") from None
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 column``, ``2 columns``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -75,8 +80,8 @@ def _problem(path: str, names: Sequence[str], text: str, first: int) -> ValueErr
     try:
         for line, fields in _data_lines(text, first):
             if len(fields) != len(names):
-                return ValueError(f"{path}, line {line}: {len(fields)} values, but the file "
-                                  f"has {len(names)} columns")
+                return ValueError(f"{path}, line {line}: {_count(len(fields), 'value')}, but "
+                                  f"the file has {_count(len(names), 'column')}")
             for column, (name, field) in enumerate(zip(names, fields), start=1):
                 if not _is_number(field) or not math.isfinite(float(field)):
                     return ValueError(f"{path}, line {line}, column {column} ({name!r}): "
@@ -152,7 +157,7 @@ def read_features(path: str, features: Sequence[str], target: str | None = None,
     line, names = first
     if not header:
         if len(names) != len(features):
-            raise ValueError(f"{path} has {len(names)} columns; the network takes "
+            raise ValueError(f"{path} has {_count(len(names), 'column')}; the network takes "
                              f"{len(features)}, in this order: {features}")
         return _numbers(path, features, text, line)
     if all(_is_number(n) for n in names) and not set(names) & set(features):

@@ -232,7 +232,7 @@ def available_memory() -> int | None:
 
 
 def parameter_count(architecture: Any) -> int:
-    return sum(l.input_dim * l.output_dim + l.output_dim for l in architecture.layers)
+    return architecture.parameter_count
 
 
 def training_memory(run: Any, n_samples: int, n_features: int) -> dict[str, int]:

@@ -24,7 +24,7 @@ from purenet.model import Model
 from purenet.core.records import Params, params_digest
 from purenet.experiment import limits
 from purenet.experiment.rundir import (CHECKPOINTS, CONFIG, HISTORY, SCALER, SUMMARY,
-                                       check_run_dir, checkpoint_names, claim, clear_run,
+                                       check_run_dir, claim, clear_run,
                                        default_run_dir,
                                        history_csv, resolve, shown, write_marker,
                                        write_run_file)
@@ -154,7 +154,7 @@ def run_experiment(experiment: Experiment, run_dir: str | os.PathLike | None = N
         clear = claim(run_dir, config, resume, force)   # again, now that it is ours
         splits = prepare_data(experiment)
         files = RunFiles(run_dir, experiment, config, splits.scaler, clear,
-                         lambda: announce(_start_line(experiment, run_dir, resume)))
+                         lambda state: announce(_start_line(experiment, run_dir, resume, state)))
         return _train(experiment, run_dir, splits, checkpointer, resume, files, progress)
     except BaseException as error:
         checkpointer.on_fit_end(None, error)   # a no-op but for the lock after fit's own
@@ -189,13 +189,18 @@ def _checkpointer(experiment: Experiment, run_dir: str, config: dict[str, Any]) 
                         experiment=config)
 
 
-def _start_line(experiment: Experiment, run_dir: str, resume: bool) -> str:
+def _start_line(experiment: Experiment, run_dir: str, resume: bool, state: Any) -> str:
     where = shown(run_dir)
     if not resume:
         return f"training {experiment.name!r} in {where}"
-    if not checkpoint_names(run_dir):
+    if state.step == 0:
         return (f"no checkpoint to resume from in {where}: training {experiment.name!r} "
                 "from the start")
+    if state.epoch >= experiment.run.epochs or state.stopped:
+        why = ("early stopping ended it" if state.stopped else
+               f"epochs = {experiment.run.epochs} is no more than that")
+        return (f"resuming {experiment.name!r} in {where}: it is at epoch {state.epoch} "
+                f"already and {why}, so nothing is trained (raise --epochs to go on)")
     return f"resuming {experiment.name!r} in {where}"
 
 
@@ -222,14 +227,14 @@ class RunFiles(Callback):
     would later need ``--force``. With ``clear``, the old run goes first (``--force``)."""
 
     def __init__(self, run_dir: str, experiment: Experiment, config: dict[str, Any],
-                 scaler: Scaler, clear: bool, announce: Callable[[], Any]) -> None:
+                 scaler: Scaler, clear: bool, announce: Callable[[Any], Any]) -> None:
         self.run_dir, self.experiment, self.config = run_dir, experiment, config
         self.scaler, self.clear, self.announce = scaler, clear, announce
         self.started = False
 
     def on_fit_start(self, state: Any, config: Any, total_steps: int, data: Any) -> None:
         self.started = True
-        self.announce()   # what starts, said only once it does
+        self.announce(state)   # what starts, said only once it does
         if self.clear:
             clear_run(self.run_dir)
         write_marker(self.run_dir)

@@ -7,6 +7,7 @@ immutable, so none can change the run.
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -90,18 +91,22 @@ class ProgressBar(Callback):
 
 
 class EpochLog(Callback):
-    """One line per finished epoch: for the logs of batch jobs, where a progress bar is
-    noise. ``purenet train`` uses it whenever it shows no bar."""
+    """A line per finished epoch for the logs of batch jobs, where a progress bar is noise,
+    at most ``lines`` of them a run: every k-th epoch (k chosen from the run's epochs) and
+    the last. ``purenet train`` uses it whenever it shows no bar."""
 
-    def __init__(self, stream: Any = None) -> None:
-        self.stream = stream
-        self._epochs = 0
+    def __init__(self, stream: Any = None, lines: int = 100) -> None:
+        self.stream, self.lines = stream, lines
+        self._epochs, self._every = 0, 1
 
     def on_fit_start(self, state: TrainState, config: RunConfig, total_steps: int,
                      data: Fingerprint) -> None:
         self._epochs = config.epochs
+        self._every = max(1, math.ceil(config.epochs / self.lines))
 
     def on_epoch_end(self, state: TrainState) -> None:
+        if state.epoch % self._every and state.epoch != self._epochs and not state.stopped:
+            return
         history = state.history
         parts = [f"epoch {state.epoch}/{self._epochs}", f"step {state.step}"]
         for column in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):

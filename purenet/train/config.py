@@ -73,9 +73,8 @@ def _batch_size_check(instance: Any, attribute: Any, value: Any) -> None:
     try:
         checks.optional(checks.integer(1))(instance, attribute, value)
     except SettingError as error:
-        raise type(error)("batch_size", 'must be an integer >= 1, or None for the full batch '
-                          f'("full" in an experiment file), got {checks.describe(value)}'
-                          ) from None
+        raise type(error)("batch_size", 'must be an integer >= 1, or "full" for the full '
+                          f'batch (None in Python), got {checks.describe(value)}') from None
 
 
 # A step's largest matrix product (batch x fan-in x fan-out) from which a second BLAS thread
@@ -187,6 +186,13 @@ class RunConfig:
     def differences(self, other: "RunConfig") -> list[str]:
         """Every setting but the resumable ones on which ``other`` differs from this run."""
         return differences(comparable(self), comparable(other))
+
+
+def optimizer_text(optimizer: Optimizer) -> str:
+    """The optimizer as people name it: ``adam + clip_by_global_norm`` (not ``chain``)."""
+    plain = optimizer.config()
+    clips = "".join(f" + {key}" for key in plain if key.startswith("clip_"))
+    return f"{plain['name']}{clips}"
 
 
 def comparable(config: RunConfig) -> dict[str, Any]:

@@ -56,9 +56,10 @@ def _all_finite(tree: Any, workspace: Workspace = FRESH) -> bool:
 
 
 def _diverged(step: int, problems: list[str]) -> NonFiniteError:
+    """The error of the step after ``step`` (the last good state's step)."""
     return NonFiniteError(
-        f"training diverged at step {step}: {'; '.join(problems)}. The state before this "
-        "step is intact; lower the learning rate, add gradient clipping "
+        f"training diverged in step {step + 1}: {'; '.join(problems)}. The state after step "
+        f"{step}, before it, is intact; lower the learning rate, add gradient clipping "
         "(optim.clip_by_global_norm) or standardise the inputs")
 
 
