@@ -117,3 +117,87 @@ def test_assert_records_equal_compares_dtypes_and_types(problem):
     with pytest.raises(AssertionError, match="type Params != Grads"):
         assert_records_equal(params, pn.Grads(params.layers))
     assert list(differences([1, 2], [1, 2, 3])) == ["the value: length 2 != 3"]
+
+
+# --- the kit: trees, shapes, dtypes, a user's objective, replay ---------------------------
+
+
+def test_assert_trees_close_within_and_beyond_the_tolerances(problem):
+    from purenet.testing import assert_trees_close, assert_trees_equal
+
+    params, _ = problem
+    near = tree_map(lambda a: a * (1 + 1e-9), params)
+    assert_trees_close(near, params, rtol=1e-8)
+    with pytest.raises(AssertionError, match=r"layers\[0\].W: \d+ of \d+ entries differ "
+                                             r"\(rtol=1e-10, atol=0\), the first at \(0, 0\)"):
+        assert_trees_close(near, params, rtol=1e-10)
+    with pytest.raises(AssertionError, match="records differ"):
+        assert_trees_equal(near, params)
+    with pytest.raises(ValueError, match="rtol and atol must be numbers >= 0"):
+        assert_trees_close(near, params, rtol=-1)
+
+
+def test_assert_shape_and_dtype_name_the_leaf(problem):
+    from purenet.testing import assert_dtype, assert_shape
+
+    params, _ = problem
+    assert_shape(params.layers[0].W, (None, params.layers[0].W.shape[1]))
+    with pytest.raises(AssertionError, match=r"\n  \[1\].b: shape \(2,\)"):
+        assert_shape(params.layers, (None, None))
+    assert_dtype(params, params.dtype)
+    with pytest.raises(AssertionError, match=r"expected dtype float16:\n  layers\[0\].W"):
+        assert_dtype(params, "float16")
+
+
+def test_check_objective_checks_a_user_s_own_objective(problem):
+    from purenet.testing import check_objective
+
+    params, batch = problem
+
+    def objective(p):   # purenet's loss plus a penalty of the user's, with its gradient
+        loss, grads = pn.loss_and_grads(p, batch)
+        penalty = sum(float((layer.W ** 2).sum()) for layer in p.layers)
+        layers = [Dense(g.W + 2 * layer.W, g.b) for g, layer in zip(grads.layers, p.layers)]
+        return loss + penalty, attrs.evolve(grads, layers=tuple(layers))
+    assert max(check_objective(objective, params).values()) < 1e-6
+
+    def wrong(p):       # forgets the penalty's gradient
+        loss, grads = pn.loss_and_grads(p, batch)
+        return loss + sum(float((layer.W ** 2).sum()) for layer in p.layers), grads
+    assert check_objective(wrong, params)["layers[0].W"] > 1e-3
+
+
+def test_assert_resumes_exactly_passes_purenet_and_catches_an_inexact_resume(monkeypatch):
+    from purenet.checkpoint.policy import Checkpointer
+    from purenet.testing import assert_resumes_exactly
+
+    x = np.random.default_rng(0).normal(size=(20, 2))
+    y = (x[:, 0] > 0).astype(int)
+    config = pn.RunConfig([{"input_dim": 2, "output_dim": 4, "activation": "relu"},
+                           {"input_dim": 4, "output_dim": 1, "activation": "sigmoid"}],
+                          pn.optim.adam(1e-2), epochs=3, batch_size=8, seed=1)
+    assert assert_resumes_exactly(config, x, y, 4).step == 9
+    real = Checkpointer.restore
+
+    def drifting(self, *args, **kwargs):   # a resume that is off in one bit of one weight
+        state = real(self, *args, **kwargs)
+        if state is None:
+            return None
+        W = state.params.layers[0].W.copy()
+        W.flat[0] = np.nextafter(W.flat[0], np.inf)
+        layers = (Dense(W, state.params.layers[0].b), *state.params.layers[1:])
+        return attrs.evolve(state, params=attrs.evolve(state.params, layers=layers))
+    monkeypatch.setattr(Checkpointer, "restore", drifting)
+    with pytest.raises(AssertionError, match=r"(?s)resuming after step 4 did not reach .*params"):
+        assert_resumes_exactly(config, x, y, 4)
+
+
+def test_the_kit_loads_hypothesis_only_with_its_strategies():
+    import subprocess
+    import sys
+
+    code = ("import sys, purenet, purenet.testing; assert 'hypothesis' not in sys.modules; "
+            "assert 'purenet.testing' not in __import__('purenet').__dict__.get('_LAZY', {}); "
+            "from purenet.testing import strategies; assert 'hypothesis' in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
