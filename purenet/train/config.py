@@ -351,17 +351,24 @@ def differences(expected: Mapping[str, Any], found: Mapping[str, Any],
     absent = "(not set)"
     keys = [k for k in sorted(set(expected) | set(found), key=telling)
             if expected.get(k, absent) != found.get(k, absent)]
-    lines, tables = [], {}
+    tables: dict[str, list[str]] = {}
     for key in keys:
         tables.setdefault(key.partition(".")[0], []).append(key)
-    for top, inside in tables.items():   # a table differing in many places: one line
-        first = line.format(key=inside[0], expected=expected.get(inside[0], absent),
-                            found=found.get(inside[0], absent))
-        if len(inside) > GROUPED_FROM and len(keys) > MAX_DIFFERENCES_SHOWN:
-            lines.append(f"{top}: {len(inside)} settings differ, the first {first}")
+    shown = lambda k: line.format(key=k, expected=expected.get(k, absent),
+                                  found=found.get(k, absent))
+    # Too many to show, across several tables: the tables differing most, one line each.
+    grouped: set[str] = set()
+    for top in sorted(tables, key=lambda t: -len(tables[t])):
+        count = sum(1 if t in grouped else len(tables[t]) for t in tables)
+        if count <= MAX_DIFFERENCES_SHOWN or len(tables) < 2 or len(tables[top]) <= GROUPED_FROM:
+            break
+        grouped.add(top)
+    lines = []
+    for top, inside in tables.items():
+        if top in grouped:
+            lines.append(f"{top}: {len(inside)} settings differ, the first {shown(inside[0])}")
         else:
-            lines += [line.format(key=k, expected=expected.get(k, absent),
-                                  found=found.get(k, absent)) for k in inside]
+            lines += [shown(k) for k in inside]
     return lines
 
 
