@@ -201,3 +201,10 @@ def test_the_kit_loads_hypothesis_only_with_its_strategies():
             "from purenet.testing import strategies; assert 'hypothesis' in sys.modules")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_infinities_and_nans_compare_as_equal_to_themselves():
+    inf, nan = float("inf"), float("nan")
+    assert list(differences(inf, inf)) == [] and list(differences(nan, nan)) == []
+    assert list(differences(np.array([inf, nan]), np.array([inf, nan]), rtol=1e-3)) == []
+    assert list(differences(inf, -inf)) and list(differences(1.0, inf, rtol=1.0))

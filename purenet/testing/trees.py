@@ -46,7 +46,8 @@ def differences(a: Any, b: Any, path: str = "", rtol: float = 0.0,
             for key in a:
                 yield from differences(a[key], b[key], _join(path, f"[{key!r}]"), rtol, atol)
     elif isinstance(a, (float, np.floating)):
-        if not (np.isnan(a) and np.isnan(b)) and not abs(a - b) <= atol + rtol * abs(b):
+        if a != b and not (np.isnan(a) and np.isnan(b)) \
+                and not abs(a - b) <= atol + rtol * abs(b):
             yield f"{where}: {a!r} != {b!r}"
     elif a != b:
         yield f"{where}: {a!r} != {b!r}"
