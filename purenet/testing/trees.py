@@ -46,8 +46,8 @@ def differences(a: Any, b: Any, path: str = "", rtol: float = 0.0,
             for key in a:
                 yield from differences(a[key], b[key], _join(path, f"[{key!r}]"), rtol, atol)
     elif isinstance(a, (float, np.floating)):
-        if a != b and not (np.isnan(a) and np.isnan(b)) \
-                and not abs(a - b) <= atol + rtol * abs(b):
+        if a != b and not (np.isnan(a) and np.isnan(b)) and not (
+                np.isfinite(a) and np.isfinite(b) and abs(a - b) <= atol + rtol * abs(b)):
             yield f"{where}: {a!r} != {b!r}"
     elif a != b:
         yield f"{where}: {a!r} != {b!r}"
@@ -62,7 +62,8 @@ def _array_differences(a: Array, b: Array, where: str, rtol: float,
     elif a.dtype.kind in "fc":
         both_nan = np.isnan(a) & np.isnan(b)
         with np.errstate(invalid="ignore", over="ignore"):
-            differ = ~both_nan & ~(np.abs(a - b) <= atol + rtol * np.abs(b)) & (a != b)
+            near = np.isfinite(a) & np.isfinite(b) & (np.abs(a - b) <= atol + rtol * np.abs(b))
+            differ = ~both_nan & ~near & (a != b)
         if differ.any():
             first = tuple(int(i) for i in np.argwhere(differ)[0])
             within = "" if not (rtol or atol) else f" (rtol={rtol:g}, atol={atol:g})"
