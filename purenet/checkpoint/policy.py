@@ -15,8 +15,8 @@ import warnings
 from typing import Any
 
 from purenet.checkpoint import atomic, scope
-from purenet.core import checks
 from purenet.checkpoint.lock import DirectoryLock
+from purenet.checkpoint.options import CheckpointOptions
 from purenet.checkpoint.format import (Checkpoint, read_checkpoint, verify_checkpoint,
                                        write_checkpoint)
 from purenet.checkpoint.writer import BackgroundWriter
@@ -147,12 +147,9 @@ class Checkpointer(Callback):
 
     Args:
         directory: where the ``step-NNNNNNNN.h5`` files go (created if missing).
-        every_steps: save every this many optimizer steps.
-        every_epochs: save at the end of every this many epochs (the default, 1, applies
-            when neither is given).
-        keep: how many of the newest checkpoints to keep (None keeps all).
-        keep_best: also keep this many checkpoints with the best ``monitor`` value.
-        monitor: the History column ``keep_best`` ranks by.
+        every_steps, every_epochs, keep, keep_best, monitor: when to save and what to keep
+            (``CheckpointOptions``: with neither ``every_steps`` nor ``every_epochs``, every
+            epoch); or ``options``, such a record whole.
         experiment: plain data describing the experiment (stored in every file).
         asynchronous: during ``fit``, write each checkpoint in a background thread while
             training goes on (at most one save in flight; a failure is raised by the next
@@ -161,18 +158,15 @@ class Checkpointer(Callback):
 
     def __init__(self, directory: str | os.PathLike, every_steps: int | None = None,
                  every_epochs: int | None = None, keep: int | None = 3,
-                 keep_best: int | None = None, monitor: str = "val_loss",
-                 experiment: dict[str, Any] | None = None, asynchronous: bool = True) -> None:
-        for name, value in (("every_steps", every_steps), ("every_epochs", every_epochs),
-                            ("keep", keep), ("keep_best", keep_best)):
-            checks.check(name, value, checks.optional(checks.integer(1)))
-        checks.check("monitor", monitor, checks.one_of(MONITORS))
+                 keep_best: int | None = None, monitor: str | None = None,
+                 experiment: dict[str, Any] | None = None, asynchronous: bool = True,
+                 options: CheckpointOptions | None = None) -> None:
+        self.options = options if options is not None else CheckpointOptions(
+            every_steps, every_epochs, keep, keep_best, monitor)
         self.directory = os.path.abspath(os.fspath(directory))
-        self.every_steps = every_steps
-        self.every_epochs = every_epochs if every_epochs or every_steps else 1
-        self.keep, self.keep_best, self.monitor = keep, keep_best, monitor
         self.experiment = experiment
         self.asynchronous = bool(asynchronous)
+        self.monitor = self.options.monitor_for(validated=True)   # until a fit says
         self.last_saved_step: int | None = None   # set once a save is verified
         self._submitted_step: int | None = None   # the newest save handed to the writer
         self._writer = BackgroundWriter()
@@ -183,6 +177,11 @@ class Checkpointer(Callback):
         # Where the run being trained went on under another scope (from its checkpoint, and
         # this resume's own when it changed scope): written into every save.
         self._crossings: tuple[scope.Crossing, ...] = ()
+
+    every_steps = property(lambda self: self.options.every_steps)
+    every_epochs = property(lambda self: self.options.every_epochs)
+    keep = property(lambda self: self.options.keep)
+    keep_best = property(lambda self: self.options.keep_best)
 
     def __repr__(self) -> str:
         return (f"Checkpointer({self.directory!r}, every_steps={self.every_steps}, "
@@ -246,15 +245,17 @@ class Checkpointer(Callback):
                      data: Fingerprint) -> None:
         self.start()
         self._config, self._data = config, data
+        self.monitor = self.options.monitor_for(
+            validated=not isinstance(data, dict) or data.get("x_val") is not None)
 
     def on_step_end(self, state: TrainState, metrics: Any) -> None:
         self._writer.raise_failure()   # a background save that failed stops the run here
-        if self.every_steps and state.step % self.every_steps == 0:
+        if self.options.due(state, epoch_end=False):
             self._save_from_fit(state)
 
     def on_epoch_end(self, state: TrainState) -> None:
         self._writer.raise_failure()
-        if self.every_epochs and state.epoch % self.every_epochs == 0 \
+        if self.options.due(state, epoch_end=True) \
                 and state.step not in (self.last_saved_step, self._submitted_step):
             self._save_from_fit(state)
 

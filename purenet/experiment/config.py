@@ -40,13 +40,13 @@ from typing import Any, Mapping, Sequence
 
 import attrs
 
+from purenet.checkpoint.options import CheckpointOptions
 from purenet.core import checks
 from purenet.errors import ExperimentError, SettingError
 from purenet.experiment.datasets import DataSpec, with_defaults
 from purenet.experiment.schema import Source, parse_override, read_toml, set_dotted
 from purenet.train.config import RunConfig, setting_names, structure
 from purenet.train.config import converter as run_converter
-from purenet.train.state import MONITORS
 
 __all__ = ["Experiment", "ExperimentError", "load_experiment", "parse_experiment"]
 
@@ -57,27 +57,6 @@ REQUIRED_KEYS = {"epochs": "epochs = N (how long it trains)",
                  "layers": "one [[layers]] table per layer", "data": "a [data] table"}
 # Settings that may change when a run is resumed: they do not touch its arithmetic.
 RESUMABLE_KEYS = ("name", "epochs", "checkpoint")
-
-
-def _every_epochs_default(policy: "CheckpointPolicy") -> int | None:
-    return None if policy.every_steps else 1
-
-
-@attrs.frozen
-class CheckpointPolicy:
-    """The ``[checkpoint]`` table: ``purenet.Checkpointer``'s arguments. ``keep`` None keeps
-    every checkpoint ("all" in the file); with neither ``every_steps`` nor ``every_epochs``,
-    a checkpoint is saved every epoch; ``monitor`` None ranks ``keep_best`` by the
-    validation loss when there is a validation split, else by the training loss."""
-
-    every_steps: int | None = checks.field(checks.optional(checks.integer(1)), default=None)
-    every_epochs: int | None = checks.field(
-        checks.optional(checks.integer(1)),
-        default=attrs.Factory(_every_epochs_default, takes_self=True))
-    keep: int | None = checks.field(checks.optional(checks.integer(1)), default=3)
-    keep_best: int | None = checks.field(checks.optional(checks.integer(1)), default=None)
-    monitor: str | None = attrs.field(default=None,
-                                      validator=checks.optional(checks.one_of(MONITORS)))
 
 
 def run_name(instance: Any, attribute: Any, name: Any) -> None:
@@ -94,11 +73,9 @@ def run_name(instance: Any, attribute: Any, name: Any) -> None:
                            "must be shorter (at most 200 bytes)")
 
 
-def _policy_for(policy: CheckpointPolicy, experiment: "Experiment") -> CheckpointPolicy:
-    if policy.monitor is not None:
-        return policy
-    validation = experiment.data.validation_size > 0
-    return attrs.evolve(policy, monitor="val_loss" if validation else "train_loss")
+def _policy_for(policy: CheckpointOptions, experiment: "Experiment") -> CheckpointOptions:
+    """The ``[checkpoint]`` table with its monitor resolved, as the file is written back."""
+    return attrs.evolve(policy, monitor=policy.monitor_for(experiment.data.validation_size > 0))
 
 
 @attrs.frozen(eq=False)
@@ -108,8 +85,8 @@ class Experiment:
     name: str = attrs.field(validator=run_name)
     run: RunConfig
     data: DataSpec
-    checkpoint: CheckpointPolicy = attrs.field(
-        factory=CheckpointPolicy, converter=attrs.Converter(_policy_for, takes_self=True))
+    checkpoint: CheckpointOptions = attrs.field(
+        factory=CheckpointOptions, converter=attrs.Converter(_policy_for, takes_self=True))
     source: Source = attrs.field(factory=lambda: Source(None), repr=False)
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False)   # overrides applied
 
@@ -175,10 +152,10 @@ def experiment_converter() -> Any:
 
     conv = run_converter().copy()
     keep = {"keep": override(struct_hook=_keep, unstruct_hook=lambda k: "all" if k is None else k)}
-    conv.register_structure_hook(CheckpointPolicy, make_dict_structure_fn(
-        CheckpointPolicy, conv, **keep))
-    conv.register_unstructure_hook(CheckpointPolicy, make_dict_unstructure_fn(
-        CheckpointPolicy, conv, **keep))
+    conv.register_structure_hook(CheckpointOptions, make_dict_structure_fn(
+        CheckpointOptions, conv, **keep))
+    conv.register_unstructure_hook(CheckpointOptions, make_dict_unstructure_fn(
+        CheckpointOptions, conv, **keep))
     conv.register_structure_hook_func(lambda kind: kind == dict[str, Any],
                                       lambda value, _: _plain_table(value))
     conv.register_unstructure_hook(DataSpec, DataSpec.config)
@@ -219,7 +196,7 @@ def _where_it_belongs(key: str, allowed: Sequence[str]) -> str:
     """A hint for a top-level key that belongs in a table (``learning_rate``)."""
     tables = {"learning_rate": "optimizer",
               **{f.name: "data" for f in attrs.fields(DataSpec)},
-              **{f.name: "checkpoint" for f in attrs.fields(CheckpointPolicy)}}
+              **{f.name: "checkpoint" for f in attrs.fields(CheckpointOptions)}}
     if key in tables:
         return (f" ({key} belongs in the [{tables[key]}] table: {tables[key]}.{key}, e.g. "
                 f"--set {tables[key]}.{key}=...)")
@@ -247,7 +224,7 @@ def parse_experiment(raw: Mapping[str, Any], source: Source) -> Experiment:
         raise source.setting_error(error) from None
     parts = {}
     for key, cls, value in (("data", DataSpec, with_defaults(raw["data"], run.seed, base)),
-                            ("checkpoint", CheckpointPolicy, raw.get("checkpoint", {}))):
+                            ("checkpoint", CheckpointOptions, raw.get("checkpoint", {}))):
         try:
             parts[key] = structure(value, cls, conv)
         except SettingError as error:

@@ -183,9 +183,7 @@ def _refuse_if_in_use(run_dir: str) -> None:
 def _checkpointer(experiment: Experiment, run_dir: str, config: dict[str, Any]) -> Any:
     from purenet.checkpoint.policy import Checkpointer
 
-    policy = experiment.checkpoint
-    return Checkpointer(os.path.join(run_dir, CHECKPOINTS), policy.every_steps,
-                        policy.every_epochs, policy.keep, policy.keep_best, policy.monitor,
+    return Checkpointer(os.path.join(run_dir, CHECKPOINTS), options=experiment.checkpoint,
                         experiment=config)
 
 
