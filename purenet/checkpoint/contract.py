@@ -73,9 +73,10 @@ def record(data: Any, name: str, path: str) -> dict[str, Any]:
     return {**added, **data}
 
 
-def fields(data: Any, names: tuple[str, ...], what: str, path: str) -> dict[str, Any]:
-    """A record whose keys are ``names`` exactly (an optimizer state record's fields):
-    a key more is a newer purenet's, a key less a damaged file."""
+def fields(data: Any, names: tuple[str, ...], what: str, path: str,
+           optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A record whose keys are ``names`` (an optimizer state record's fields), and perhaps
+    some of ``optional``: a key more is a newer purenet's, a key less a damaged file."""
     if not isinstance(data, dict):
         raise CorruptCheckpointError(f"{path}: {what} must be an object, the file holds a "
                                      f"{type(data).__name__}")
@@ -83,7 +84,7 @@ def fields(data: Any, names: tuple[str, ...], what: str, path: str) -> dict[str,
     if missing:
         raise CorruptCheckpointError(f"{path}: {what} must have the keys {list(names)}; "
                                      f"{missing} missing")
-    unknown = sorted(set(data) - set(names), key=str)
+    unknown = sorted(set(data) - set(names) - set(optional), key=str)
     if unknown:
         raise newer(path, f"{what} has the key {unknown[0]!r:.60}")
     return data

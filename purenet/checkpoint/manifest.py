@@ -76,18 +76,19 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-class _DuplicateKey(ValueError):
-    pass
+class DuplicateKeyError(ValueError):
+    """A JSON object that gives a key twice."""
 
 
-def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object whose keys are each given once: ``json.loads`` keeps the last of two,
-    another parser may keep the first, and the two would read two different states."""
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``'s ``object_pairs_hook`` for objects whose keys are each given once:
+    ``json.loads`` keeps the last of two, another parser may keep the first, and the two
+    would read two different values (every JSON file purenet reads goes through it)."""
     found = dict(pairs)
     if len(found) != len(pairs):
         seen: set[str] = set()
         twice = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise _DuplicateKey(f"the key {twice[:40]!r} is given twice in one object")
+        raise DuplicateKeyError(f"the key {twice[:40]!r} is given twice in one object")
     return found
 
 
@@ -98,11 +99,11 @@ def parse(raw: bytes, path: str) -> dict[str, Any]:
         raise CorruptCheckpointError(f"{path}: its manifest is {len(raw):,} bytes, over the "
                                      f"{MAX_BYTES:,} a checkpoint's may be")
     try:
-        found = json.loads(raw.decode("utf-8"), object_pairs_hook=_object)
+        found = json.loads(raw.decode("utf-8"), object_pairs_hook=unique_keys)
     except RecursionError:
         raise CorruptCheckpointError(f"{path}: its manifest nests deeper than {MAX_DEPTH} "
                                      "levels") from None
-    except _DuplicateKey as error:
+    except DuplicateKeyError as error:
         raise CorruptCheckpointError(f"{path}: its manifest is ambiguous: {error}") from None
     except ValueError as error:   # also bad UTF-8, and integers of over 4300 digits
         raise CorruptCheckpointError(f"{path}: its manifest is not valid JSON ({error})"

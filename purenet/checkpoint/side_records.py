@@ -129,16 +129,7 @@ def data_record(data: Any, config: RunConfig, path: str) -> dict[str, Any] | Non
     digest, the shapes those of one run on the run's network."""
     if data is None:
         return None
-    if not isinstance(data, dict):
-        raise CorruptCheckpointError(f"{path}: data must be null or an object, the file holds "
-                                     f"a {type(data).__name__}")
-    missing = [name for name in DATA_ARRAYS if name not in data]
-    if missing:
-        raise CorruptCheckpointError(f"{path}: data must name the arrays {list(DATA_ARRAYS)}; "
-                                     f"{missing} missing")
-    unknown = sorted(set(data) - set(DATA_ARRAYS) - set(DATA_OPTIONAL))
-    if unknown:
-        raise contract.newer(path, f"data has the key {unknown[0]!r:.40}")
+    contract.fields(data, DATA_ARRAYS, "data", path, optional=DATA_OPTIONAL)
     for name, value in data.items():
         _array_print(value, name, (2,) if name.startswith("x") else (1, 2), path)
     if data["x"] is None or data["y"] is None:

@@ -16,6 +16,7 @@ import stat
 from typing import Any
 
 from purenet.checkpoint.atomic import file_kind
+from purenet.checkpoint.manifest import unique_keys
 
 MIB = 2 ** 20
 # The most purenet reads of each kind of file (docs/files.md states them): far above what
@@ -132,15 +133,6 @@ def json_depth(text: str) -> int:
     return deepest
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found = dict(pairs)
-    if len(found) != len(pairs):
-        seen: set[str] = set()
-        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise ValueError(f"the key {twice[:40]!r} is given twice in one object")
-    return found
-
-
 def parse_json(text: str, path: str, what: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """The JSON value ``text`` (of the file ``path``): nested at most ``max_depth`` deep,
     no key twice in an object.
@@ -153,7 +145,7 @@ def parse_json(text: str, path: str, what: str, max_depth: int = MAX_JSON_DEPTH)
         raise ValueError(f"{path} nests {depth} levels deep, more than the {max_depth} of "
                          f"{what}")
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys)
+        return json.loads(text, object_pairs_hook=unique_keys)
     except ValueError as error:
         raise ValueError(f"{path} is not valid JSON ({error}); expected {what}") from None
 
