@@ -14,7 +14,8 @@ from purenet.errors import (CheckpointError, CheckpointMismatchError, Checkpoint
                             CheckpointLockedError, CheckpointWarning, CorruptCheckpointError,
                             ExperimentError, LegacyCheckpointError, NewerCheckpointError,
                             NonFiniteError, NotACheckpointError, SettingError,
-                            TrainingInterrupted, UnsupportedCheckpointError)
+                            TrainingInterrupted, UnregisteredPieceError,
+                            UnsupportedCheckpointError)
 from purenet.core.numerics import NUMERICS_VERSION
 from purenet.core.initializers import INITIALIZERS
 from purenet.core.losses import LOSSES
@@ -45,6 +46,9 @@ _LAZY = {
     "run_experiment": ("purenet.experiment.runner", "run_experiment"),
     "load_run": ("purenet.experiment.readrun", "load_run"),
     "Model": ("purenet.model", "Model"),
+    "register_activation": ("purenet.extend", "register_activation"),
+    "register_loss": ("purenet.extend", "register_loss"),
+    "register_initializer": ("purenet.extend", "register_initializer"),
 }
 
 # A literal list, so that tools see the re-exports; tests/test_package.py checks it
@@ -57,9 +61,9 @@ __all__ = [
     "History", "INITIALIZERS", "LOSSES", "LayerSpec", "LegacyCheckpointError", "Model",
     "NUMERICS_VERSION", "NewerCheckpointError", "NonFiniteError", "NotACheckpointError",
     "Params", "RunConfig", "RunSpec", "SettingError", "StepMetrics", "TrainState", "TrainingInterrupted",
-    "UnsupportedCheckpointError", "backward", "evaluate", "fit", "forward", "init_params",
+    "UnregisteredPieceError", "UnsupportedCheckpointError", "backward", "evaluate", "fit", "forward", "init_params",
     "load_checkpoint", "load_experiment", "load_run", "loss_and_grads", "optim", "predict",
-    "run_experiment", "schedules", "state_at", "summarize_checkpoint", "train_step", "tree_leaves",
+    "register_activation", "register_initializer", "register_loss", "run_experiment", "schedules", "state_at", "summarize_checkpoint", "train_step", "tree_leaves",
     "tree_map",
 ]
 

@@ -100,6 +100,11 @@ class LegacyCheckpointError(UnsupportedCheckpointError):
     """A checkpoint of format 1 or 2 (purenet 0.1): read only by ``purenet upgrade``."""
 
 
+class UnregisteredPieceError(CheckpointError):
+    """A checkpoint of a run that used a piece a user registered (an activation, a loss,
+    an initializer, an optimizer transform) which this process has not registered."""
+
+
 class CheckpointLockedError(CheckpointError):
     """Another trainer holds the checkpoint directory's lock."""
 

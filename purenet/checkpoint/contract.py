@@ -36,10 +36,11 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "meta.early_stopping": ("best", "best_epoch", "wait", "best_params"),
 }
 # The keys later versions added, each with the value a file without it means (0.3.0: the
-# numerics version, which files of 0.2 were all computed with, the scope crossings, and
-# numpy's SIMD targets, which 0.2 did not record).
+# numerics version, which files of 0.2 were all computed with, the scope crossings, the
+# user-registered pieces, which 0.2 could not have, and numpy's SIMD targets, which 0.2
+# did not record).
 ADDED: dict[str, dict[str, Any]] = {
-    "meta": {"numerics": FIRST_RECORDED, "crossings": []},
+    "meta": {"numerics": FIRST_RECORDED, "crossings": [], "pieces": []},
     "meta.environment": {"numpy_simd": None},   # None: not recorded
 }
 

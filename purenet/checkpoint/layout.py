@@ -22,7 +22,7 @@ import numpy as np
 
 from purenet import __version__
 from purenet.checkpoint import machine
-from purenet.checkpoint import manifest
+from purenet.checkpoint import manifest, pieces
 from purenet.checkpoint.sealed import FORMAT_VERSION, HDF5_SIGNATURE, USERBLOCK_SIZE
 from purenet.checkpoint.state_arrays import state_arrays
 from purenet.core import numerics
@@ -57,7 +57,7 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat()
 
 
-def _meta(state: TrainState, record: dict[str, Any],
+def _meta(state: TrainState, record: dict[str, Any], config: RunConfig,
           provenance: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ``meta`` record. ``provenance`` may give the scope ``crossings`` of the run (a
     list of ``Crossing.to_dict()``); and ``created``, ``environment``, ``numerics`` and
@@ -77,7 +77,8 @@ def _meta(state: TrainState, record: dict[str, Any],
             "environment": provenance.get("environment") or machine.environment(),
             "upgraded_from": provenance.get("upgraded_from"),
             "numerics": provenance.get("numerics") or numerics.NUMERICS_VERSION,
-            "crossings": provenance.get("crossings") or []}
+            "crossings": provenance.get("crossings") or [],
+            "pieces": pieces.used(config)}
 
 
 def _plain(value: Any) -> Any:
@@ -105,8 +106,8 @@ def _contents(state: TrainState, config: RunConfig, experiment: Any, data: Any,
                                                  dtype=np.float64))
                for column in HISTORY_COLUMNS]
     arrays = [(path, np.ascontiguousarray(array)) for path, array in arrays]
-    texts = [_dumps(value).encode("utf-8") for value in (_meta(state, record, provenance),
-                                                         experiment, data)]
+    meta = _meta(state, record, config, provenance)
+    texts = [_dumps(value).encode("utf-8") for value in (meta, experiment, data)]
     texts.insert(1, _config_text(config))
     return arrays, texts
 

@@ -23,13 +23,14 @@ import purenet
 from purenet.checkpoint import sealed
 from purenet.checkpoint.read_v3 import plan, read_v3
 from purenet.errors import (CheckpointError, CorruptCheckpointError, NewerCheckpointError,
-                            NotACheckpointError,
+                            NotACheckpointError, UnregisteredPieceError,
                             UnsupportedCheckpointError)
 
 SECONDS = 10.0              # the child's time, plus one second per 50 MB of file
 MEMORY = 1 << 30            # the child's address space beyond its own, plus 6x the file
 ERRORS = {cls.__name__: cls for cls in (CheckpointError, CorruptCheckpointError,
-                                        NotACheckpointError, UnsupportedCheckpointError)}
+                                        NotACheckpointError, UnsupportedCheckpointError,
+                                        UnregisteredPieceError)}
 
 
 def limits(size: int) -> tuple[float, int]:
@@ -105,7 +106,9 @@ def compare_views(path: str) -> list[str]:
     """How the HDF5 file of the format 3 checkpoint ``path`` differs from its manifest
     (its JSON attributes, datasets and objects), read in a child process by libhdf5; empty
     when both views hold the same. Only on request: purenet reads the manifest alone."""
-    return run_child("purenet.checkpoint.views_child", path)["differences"]
+    from purenet.extend import IMPORTED
+
+    return run_child("purenet.checkpoint.views_child", path, *IMPORTED)["differences"]
 
 
 def read_converted(output: str, path: str) -> dict[str, Any]:

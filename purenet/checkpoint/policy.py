@@ -23,7 +23,8 @@ from purenet.checkpoint.writer import BackgroundWriter
 from purenet.checkpoint.validity import batches_of, samples_of
 from purenet.train.data import progress_problems
 from purenet.errors import (CheckpointError, CheckpointMismatchError, CheckpointNotFoundError,
-                            CheckpointWarning, CorruptCheckpointError, LegacyCheckpointError)
+                            CheckpointWarning, CorruptCheckpointError, LegacyCheckpointError,
+                            UnregisteredPieceError)
 from purenet.errors import NonFiniteError, TrainingInterrupted
 from purenet.train.callbacks import Callback
 from purenet.train.config import RunConfig, listed
@@ -87,6 +88,8 @@ def newest_valid(directory: str | os.PathLike) -> Checkpoint | None:
         LegacyCheckpointError: the newest file that is not damaged is of format 1 or 2: a
             valid checkpoint that ``purenet upgrade`` converts, which a resume must not
             pass over for an older one (nor start afresh and delete it).
+        UnregisteredPieceError: the newest file that is not damaged names a piece a user
+            registered, which this process has not (as every checkpoint of its run does).
     """
     for step, path in reversed(checkpoint_files(directory)):
         try:
@@ -95,6 +98,8 @@ def newest_valid(directory: str | os.PathLike) -> Checkpoint | None:
             raise LegacyCheckpointError(
                 f"{error}; `purenet upgrade {shlex.quote(os.fspath(directory))}` converts "
                 "every checkpoint of the directory") from None
+        except UnregisteredPieceError:
+            raise   # a valid file, as every older one of its run would be: none is skipped
         except CheckpointError as error:
             warnings.warn(f"skipping checkpoint {path}: {error}", CheckpointWarning, stacklevel=2)
     return None

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from purenet.checkpoint import contract, manifest, side_records
+from purenet.checkpoint import contract, manifest, pieces, side_records
 from purenet.checkpoint.layout import FORMAT_NAME
 from purenet.checkpoint.sealed import USERBLOCK_SIZE
 from purenet.checkpoint.state_reader import is_int, read_state
@@ -61,7 +61,9 @@ def plan(raw: bytes, file_size: int, path: str) -> tuple[Plan, int]:
     if meta["format"] != FORMAT_NAME or not is_int(meta["format_version"]) \
             or meta["format_version"] != 3:
         raise NotACheckpointError(f"{path} does not say it is a {FORMAT_NAME}, version 3")
+    listed = pieces.check_registered(meta["pieces"], path)   # before the run names them
     config = contract.stored_run_config(found["config"], path)
+    pieces.check_used(listed, config, path)
     entries = manifest.checked_table(found["arrays"], file_size, USERBLOCK_SIZE + len(raw), path)
     _, taken = read_state(meta, _Table(None, entries, path), config, path)
     extra = sorted(set(entries) - taken)

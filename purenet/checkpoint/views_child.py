@@ -2,7 +2,9 @@
 manifest (purenet's view) and through libhdf5 (every other tool's), under a memory and
 CPU-time limit, and the differences listed.
 
-    python -m purenet.checkpoint.views_child FILE MEMORY_BYTES CPU_SECONDS
+    python -m purenet.checkpoint.views_child FILE [MODULE ...] MEMORY_BYTES CPU_SECONDS
+
+(each MODULE one the parent imported with ``purenet --import``, for the pieces it registers).
 
 Prints one JSON line: ``{"differences": [...]}``, or ``{"error": <CheckpointError class
 name>, "message"}``. A sealed file can show the two readers different states (its HDF5
@@ -26,6 +28,7 @@ from purenet.checkpoint.layout import JSON_ATTRIBUTES
 from purenet.checkpoint.legacy_child import _limit
 from purenet.checkpoint.sealed import read_sealed
 from purenet.errors import CheckpointError
+from purenet.extend import import_pieces
 
 MAX_LISTED = 20
 
@@ -70,11 +73,12 @@ def differences(path: str) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    path, memory, seconds = argv
+    path, *modules, memory, seconds = argv
     _limit(int(memory), int(seconds))
     try:
+        import_pieces(modules)
         answer: dict[str, Any] = {"differences": differences(path)}
-    except CheckpointError as error:
+    except (CheckpointError, ImportError) as error:
         answer = {"error": type(error).__name__, "message": str(error)}
     except Exception as error:   # what libhdf5 cannot make sense of is a difference too
         answer = {"differences": [f"libhdf5 cannot read it as purenet's manifest describes "

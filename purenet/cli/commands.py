@@ -22,6 +22,7 @@ from purenet.cli.readers import evaluate, inspect, plot, predict, rewind, show
 from purenet.cli.sweep import SWEEP_HANDLERS, add_sweep_commands
 from purenet.cli import upgrade as upgrade_command
 from purenet.errors import CheckpointError, ExperimentError
+from purenet.extend import import_pieces
 from purenet.train.config import MIN_EPOCHS, optimizer_text
 
 EXIT_ERROR = 1
@@ -111,6 +112,12 @@ def build_parser(prog: str = "purenet") -> argparse.ArgumentParser:
         "resumable checkpoints."))
     parser.add_argument("--version", action="version",
                         version=f"%(prog)s {__version__}")
+    parser.add_argument("--import", dest="imports", action="append", default=[],
+                        metavar="MODULE", help=(
+                            "import MODULE (a module name, or a .py file) first, for the "
+                            "activations, losses, initializers and transforms it registers; "
+                            "repeat for more. Code reaches purenet only this way, never "
+                            "from an experiment file or a checkpoint"))
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train(commands)
     _add_run_commands(commands)
@@ -258,13 +265,14 @@ def main(argv: Sequence[str] | None = None, prog: str = "purenet") -> int:
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     previous_warning, warnings.showwarning = warnings.showwarning, _warning
     try:
+        import_pieces(args.imports)
         if args.command == "train":
             return _train(args, prog, argv)
         return HANDLERS[args.command](args)
     except BrokenPipeError:   # e.g. `purenet inspect --json RUN | head`: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR
-    except (CheckpointError, ExperimentError, ValueError, TypeError, OSError,
+    except (CheckpointError, ExperimentError, ValueError, TypeError, OSError, ImportError,
             ArithmeticError) as error:
         print(f"purenet: error: {error_text(error)}", file=sys.stderr)
         return EXIT_ERROR

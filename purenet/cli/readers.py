@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Any
 
-from purenet.errors import CheckpointError, CheckpointNotFoundError
+from purenet.errors import CheckpointError, CheckpointNotFoundError, UnregisteredPieceError
 
 
 def show(rows: dict[str, Any]) -> None:
@@ -51,6 +51,8 @@ def _inspect_directory(path: str) -> dict[str, Any]:
             info = summarize(read_named(step, file))
             statuses.append({"path": file, "integrity": "ok"})
             newest = newest or info
+        except UnregisteredPieceError:
+            raise   # not damaged: every file of the run needs the piece
         except CheckpointError as error:
             statuses.append({"path": file, "integrity": f"bad: {error}"})
     if newest is None:

@@ -19,7 +19,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from purenet.core.registry import lookup
+from purenet.core.registry import Registry, lookup
 
 Array = np.ndarray
 
@@ -185,7 +185,7 @@ def identity_into(Z: Array, out: Array) -> Array:
     return out
 
 
-ACTIVATIONS: dict[str, Activation] = {
+ACTIVATIONS: Registry[Activation] = Registry("activation", "register_activation", {
     "identity": Activation(identity, identity_backward, None, identity_into),
     "linear": Activation(identity, identity_backward, None, identity_into),
     "relu": Activation(relu, relu_backward, relu_backward_into, relu),
@@ -196,7 +196,7 @@ ACTIVATIONS: dict[str, Activation] = {
     "softmax": Activation(softmax, softmax_backward, None, softmax),
     "gelu": Activation(gelu, gelu_backward),
     "softplus": Activation(softplus, softplus_backward),
-}
+})
 
 
 # Activations whose derivative needs only their output (relu's ``Z > 0`` is ``relu(Z) > 0``,

@@ -13,6 +13,7 @@ import math
 import numbers
 from typing import Any, Callable, Iterable, Sequence
 
+from purenet.core.registry import Registry
 from purenet.errors import SettingError, SettingTypeError, UnknownNameError
 
 import attrs
@@ -77,16 +78,21 @@ def string(instance: Any, attribute: Any, value: Any) -> None:
 
 
 def one_of(names: Iterable[str]) -> Validator:
-    """A name from ``names`` (a table's keys); the message lists them and the closest."""
-    names = sorted(names)
+    """A name from ``names`` (a table's keys, read at each check: a registry may grow);
+    the message lists them and the closest, and how to add one to a registry."""
+    growing = isinstance(names, Registry)
+    hint = (f"; or register one (purenet.{names.register_with} in Python, run by purenet "
+            "--import MODULE on the command line)") if growing else ""
+    fixed = None if growing else sorted(names)
 
     def validate(instance: Any, attribute: Any, value: Any) -> None:
+        known = fixed if fixed is not None else sorted(names)
         if not isinstance(value, str):
-            raise SettingTypeError(_name(attribute), f"must be one of {names}, got "
+            raise SettingTypeError(_name(attribute), f"must be one of {known}, got "
                                    f"{describe(value)}")
-        if value not in names:
+        if value not in known:
             raise UnknownNameError(_name(attribute), f"is unknown: {value!r}; expected one of "
-                               f"{names}{did_you_mean(value, names)}")
+                                   f"{known}{did_you_mean(value, known)}{hint}")
     return validate
 
 

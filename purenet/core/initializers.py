@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from purenet.core.registry import lookup
+from purenet.core.registry import Registry, lookup
 
 Array = np.ndarray
 # A string, so that numpy.random (27 ms to import) loads with the first draw, not with purenet.
@@ -59,13 +59,13 @@ def tutorial(rng: np.random.Generator, fan_in: int, fan_out: int) -> tuple[Array
     return rng.standard_normal((fan_in, fan_out)) * 0.1, rng.standard_normal(fan_out) * 0.1
 
 
-INITIALIZERS: dict[str, Initializer] = {
+INITIALIZERS: Registry[Initializer] = Registry("initializer", "register_initializer", {
     "he_normal": he_normal,
     "he_uniform": he_uniform,
     "glorot_normal": glorot_normal,
     "glorot_uniform": glorot_uniform,
     "tutorial": tutorial,
-}
+})
 
 
 def get_initializer(name: str) -> Initializer:

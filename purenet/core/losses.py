@@ -21,7 +21,7 @@ from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
 
-from purenet.core.registry import lookup
+from purenet.core.registry import Registry, lookup
 
 Array = np.ndarray
 
@@ -158,13 +158,13 @@ def huber_gradient(A: Array, y: Array) -> Array:
     return np.clip(A - y, -HUBER_DELTA, HUBER_DELTA) / A.dtype.type(A.size)
 
 
-LOSSES: dict[str, Loss] = {
+LOSSES: Registry[Loss] = Registry("loss", "register_loss", {
     "binary_crossentropy": Loss(bce_value, bce_gradient),
     "categorical_crossentropy": Loss(cce_value, cce_gradient),
     "mean_squared_error": Loss(mse_value, mse_gradient),
     "mean_absolute_error": Loss(mae_value, mae_gradient),
     "huber": Loss(huber_value, huber_gradient),
-}
+})
 
 # (loss, output activation) pairs computed from the pre-activation: exact, and free of
 # log(0) and of the 0/0 that the chain rule through a saturated output would produce.

@@ -80,9 +80,11 @@ def read_run(run_dir: str | os.PathLike) -> Run:
                                 "make one with `purenet train CONFIG.toml`")
     from purenet.checkpoint.policy import load_checkpoint
 
+    # The checkpoint first: it says which registered pieces the run needs, and refuses
+    # in one line when one is missing, before config.toml names it as unknown.
+    checkpoint = load_checkpoint(os.path.join(run_dir, CHECKPOINTS))
     experiment = load_experiment(config)
     scaler, scaler_text = read_scaler(run_dir)
-    checkpoint = load_checkpoint(os.path.join(run_dir, CHECKPOINTS))
     problems = differences(comparable(experiment.run), comparable(checkpoint.config),
                            CONFIG + ": {key} is {expected!r}, the checkpoint's {found!r}")
     if checkpoint.experiment is not None and not problems:

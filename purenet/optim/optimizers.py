@@ -19,6 +19,7 @@ import numpy as np
 
 from purenet.core.checks import boolean, check, number
 from purenet.core.records import Grads, Params, tree_leaves, tree_map, zeros_like
+from purenet.core.registry import Registry
 from purenet.core.workspace import Trees
 from purenet.optim.kernel import UpdateInto, pure_update
 from purenet.optim.schedules import ScalarOrSchedule, as_schedule, constant
@@ -307,9 +308,9 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "sgd": sgd, "momentum": momentum, "adam": adam, "adamw": adamw,
     "rmsprop": rmsprop, "adagrad": adagrad,
 }
-TRANSFORMS: dict[str, Callable[..., Optimizer]] = {
+TRANSFORMS: Registry[Callable[..., Optimizer]] = Registry("transform", "optim.register_transform", {
     "clip_by_global_norm": clip_by_global_norm, "clip_by_value": clip_by_value,
-}
+})
 
 
 def _boolean(instance: Any, attribute: Any, value: Any) -> None:
