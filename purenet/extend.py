@@ -182,6 +182,8 @@ def import_pieces(modules: Sequence[str]) -> None:
         ImportError: a module that cannot be found or fails to import, named.
     """
     for module in modules:
+        if module in IMPORTED:   # a file would run again, and register twice
+            continue
         try:
             if module.endswith(".py"):
                 _import_file(module)
@@ -241,7 +243,8 @@ def _call(function: Callable, args: tuple, shape: tuple, dtype: Any, what: str) 
     array of ``shape`` (and ``dtype``, unless None) with finite values."""
     before = [a.copy() for a in args]
     try:
-        out = function(*args)
+        with np.errstate(all="ignore"):   # a NaN or inf is named below
+            out = function(*args)
     except Exception as error:
         raise SettingError(what, f"failed on {_kind(args[0])}: "
                            f"{type(error).__name__}: {error}") from error
