@@ -19,10 +19,13 @@ purenet's bit-identity is tied to the thread count anyway. ``--threads N`` to co
   in the dtype of X, so float32 workloads pass float32 X.
 - PyTorch: a plain loop over ``nn.Sequential`` + ``torch.optim.SGD`` with BCEWithLogits /
   CrossEntropy, minibatches gathered through ``torch.randperm``.
-- JAX (if installed): a jit-compiled pure SGD step ``params -> params`` (the batch gathered
-  inside it) over a list of ``(W, b)``, BCE from logits / log-softmax cross-entropy, CPU,
-  float64 enabled for the seed workload; compiled for the run's batch shapes during the
-  untimed warm-up, so compile time is excluded; ``XLA_FLAGS`` limits its threads.
+- JAX (if installed), two rows: ``jax``, a jit-compiled pure SGD step ``params -> params``
+  (the batch gathered inside it) called from Python per batch; ``jax_scan``, JAX at its
+  best on CPU: one jit-compiled epoch, the permutation drawn and the batches gathered and
+  stepped through by ``jax.lax.scan`` inside the compiled program. Both over a list of
+  ``(W, b)``, BCE from logits / log-softmax cross-entropy, CPU, float64 enabled for the
+  seed workload; compiled during the untimed warm-up, so compile time is excluded;
+  ``XLA_FLAGS`` limits its threads.
 - floor: only the matrix products training needs, in NumPy, into preallocated arrays:
   forward ``A @ W`` per layer; backward ``dW = A_prev.T @ dZ`` per layer and
   ``dA_prev = dZ @ W.T`` for all but the first layer; same steps and batch shapes.
@@ -71,7 +74,7 @@ import numpy as np
 
 LR = 0.01
 SEED = 0
-PEERS = ("sklearn", "torch", "jax")
+PEERS = ("sklearn", "torch", "jax", "jax_scan")
 
 
 class Workload(NamedTuple):
@@ -207,11 +210,9 @@ def train_floor(w: Workload, x, y, epochs: int):
     return None
 
 
-def _jax_step(n_classes: int):
-    """The jit-compiled pure SGD step ``(params, X, Y, idx) -> params`` (the batch gathered
-    inside the compiled function); one per output kind, compiled once per batch shape."""
-    if n_classes in _JAX_STEPS:
-        return _JAX_STEPS[n_classes]
+def _jax_loss(n_classes: int):
+    """The loss of a batch, ``(params, xb, yb) -> mean``: BCE from logits as
+    BCEWithLogits, or log-softmax cross-entropy."""
     import jax
     import jax.numpy as jnp
 
@@ -221,20 +222,56 @@ def _jax_step(n_classes: int):
             a = jax.nn.relu(a @ W + b)
         W, b = params[-1]
         z = a @ W + b
-        if n_classes == 2:   # BCE from logits, as BCEWithLogits
+        if n_classes == 2:
             return jnp.mean(jnp.maximum(z, 0) - z * yb + jnp.log1p(jnp.exp(-jnp.abs(z))))
         return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(z), yb[:, None], axis=1))
+    return loss
+
+
+def _jax_sgd(n_classes: int):
+    """``(params, X, Y, idx) -> params``: one SGD step on the rows ``idx``, gathered
+    inside the traced function."""
+    import jax
+    import jax.numpy as jnp
+    grad = jax.grad(_jax_loss(n_classes))
 
     def step(params, X, Y, idx):
-        xb, yb = jnp.take(X, idx, axis=0), jnp.take(Y, idx, axis=0)
-        grads = jax.grad(loss)(params, xb, yb)
+        grads = grad(params, jnp.take(X, idx, axis=0), jnp.take(Y, idx, axis=0))
         return jax.tree_util.tree_map(lambda p, g: p - LR * g, params, grads)
+    return step
 
-    _JAX_STEPS[n_classes] = jax.jit(step, donate_argnums=0)
+
+def _jax_step(n_classes: int):
+    """The jit-compiled pure SGD step ``(params, X, Y, idx) -> params``; one per output
+    kind, compiled once per batch shape."""
+    if n_classes not in _JAX_STEPS:
+        import jax
+        _JAX_STEPS[n_classes] = jax.jit(_jax_sgd(n_classes), donate_argnums=0)
     return _JAX_STEPS[n_classes]
 
 
+def _jax_epoch(n_classes: int, n: int, batch: int, shuffle: bool):
+    """One jit-compiled epoch ``(params, X, Y, key) -> params``: the permutation drawn,
+    the full batches run by ``jax.lax.scan`` and the last partial one after it, all
+    inside one compiled program (JAX's fastest form on CPU: no Python per step)."""
+    key = (n_classes, n, batch, shuffle)
+    if key not in _JAX_EPOCHS:
+        import jax
+        import jax.numpy as jnp
+        step = _jax_sgd(n_classes)
+        full, rest = divmod(n, batch)
+
+        def epoch(params, X, Y, rng):
+            order = (jax.random.permutation(rng, n) if shuffle else jnp.arange(n)).astype(jnp.int32)
+            params, _ = jax.lax.scan(lambda p, idx: (step(p, X, Y, idx), None), params,
+                                     order[:full * batch].reshape(full, batch))
+            return step(params, X, Y, order[full * batch:]) if rest else params
+        _JAX_EPOCHS[key] = jax.jit(epoch, donate_argnums=0)
+    return _JAX_EPOCHS[key]
+
+
 _JAX_STEPS: dict = {}
+_JAX_EPOCHS: dict = {}
 
 
 def _jax_setup(w: Workload, x, y):
@@ -249,12 +286,28 @@ def _jax_setup(w: Workload, x, y):
 
 
 def compile_jax(w: Workload, x, y) -> None:
-    """Compile the JAX step for every batch shape of the run (untimed, like a warm-up)."""
+    """Compile the JAX step for every batch shape of the run, and the JAX epoch (untimed,
+    like a warm-up)."""
     jax, jnp, params, X, Y = _jax_setup(w, x, y)
     batch = w.batch or len(x)
     for m in {batch, len(x) % batch or batch}:
         params = _jax_step(w.n_classes)(params, X, Y, jnp.asarray(np.arange(m, dtype=np.int32)))
+    params = _jax_epoch(w.n_classes, len(x), batch, w.batch is not None)(
+        params, X, Y, jax.random.PRNGKey(SEED))
     jax.block_until_ready(params)
+
+
+def _jax_predict(params, w: Workload):
+    import jax
+    import jax.numpy as jnp
+
+    def predict(x):
+        a = jnp.asarray(x)
+        for W, b in params[:-1]:
+            a = jax.nn.relu(a @ W + b)
+        z = np.asarray(a @ params[-1][0] + params[-1][1])
+        return (z[:, 0] > 0).astype(int) if w.n_classes == 2 else z.argmax(axis=1)
+    return predict
 
 
 def train_jax(w: Workload, x, y, epochs: int):
@@ -266,20 +319,22 @@ def train_jax(w: Workload, x, y, epochs: int):
                  np.arange(n)).astype(np.int32)
         for start in range(0, n, batch):
             params = step(params, X, Y, jnp.asarray(order[start:start + batch]))
-    params = jax.block_until_ready(params)
+    return _jax_predict(jax.block_until_ready(params), w)
 
-    def predict(x):
-        a = jnp.asarray(x)
-        for W, b in params[:-1]:
-            a = jax.nn.relu(a @ W + b)
-        z = np.asarray(a @ params[-1][0] + params[-1][1])
-        return (z[:, 0] > 0).astype(int) if w.n_classes == 2 else z.argmax(axis=1)
-    return predict
+
+def train_jax_scan(w: Workload, x, y, epochs: int):
+    jax, jnp, params, X, Y = _jax_setup(w, x, y)
+    epoch_of = _jax_epoch(w.n_classes, len(x), w.batch or len(x), w.batch is not None)
+    rng = jax.random.PRNGKey(SEED)
+    for epoch in range(epochs):
+        params = epoch_of(params, X, Y, jax.random.fold_in(rng, epoch))
+    return _jax_predict(jax.block_until_ready(params), w)
 
 
 CONTENDERS = {"purenet": (train_purenet, "purenet"),
               "sklearn": (train_sklearn, "sklearn.neural_network"),
               "torch": (train_torch, "torch"), "jax": (train_jax, "jax"),
+              "jax_scan": (train_jax_scan, "jax"),
               "floor": (train_floor, "numpy")}
 
 
@@ -292,7 +347,7 @@ def available() -> list[str]:
             import_peer(peer)
         except ImportError:
             continue
-        names.insert(-1, peer)
+        names[-1:-1] = [peer, "jax_scan"] if peer == "jax" else [peer]
     return names
 
 
@@ -331,7 +386,7 @@ def warm_up(name: str, w: Workload, x, y) -> None:
     """One small run: lazy imports, thread pools, kernels chosen on first use; for JAX
     also the compilation for the run's batch shapes (compile time is not counted)."""
     CONTENDERS[name][0](w._replace(batch=w.batch and min(w.batch, 32)), x[:64], y[:64], 1)
-    if name == "jax":
+    if name in ("jax", "jax_scan"):
         compile_jax(w, x, y)
 
 
@@ -370,7 +425,7 @@ def probe(name: str, workload: str, data: str, epochs: int, threads: int) -> Non
         x, y = f["x"], f["y"]
     global THREADS
     THREADS = threads
-    if name == "jax":
+    if CONTENDERS[name][1] == "jax":
         import_peer("jax")
     importlib.import_module(CONTENDERS[name][1])
     limiter = set_threads(threads)
@@ -382,7 +437,7 @@ def probe(name: str, workload: str, data: str, epochs: int, threads: int) -> Non
     train(w, x, y, epochs)
     rss = (_proc_status_kib("VmHWM") - base) / 1024
     heap = None
-    if name not in ("torch", "jax"):
+    if CONTENDERS[name][1] not in ("torch", "jax"):
         tracemalloc.start()
         train(w, x, y, epochs)
         heap = tracemalloc.get_traced_memory()[1] / 2**20
