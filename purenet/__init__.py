@@ -49,6 +49,7 @@ _LAZY = {
     "register_activation": ("purenet.extend", "register_activation"),
     "register_loss": ("purenet.extend", "register_loss"),
     "register_initializer": ("purenet.extend", "register_initializer"),
+    "register_transform": ("purenet.optim.registration", "register_transform"),
 }
 
 # A literal list, so that tools see the re-exports; tests/test_package.py checks it
@@ -63,7 +64,8 @@ __all__ = [
     "Params", "RunConfig", "RunSpec", "SettingError", "StepMetrics", "TrainState", "TrainingInterrupted",
     "UnregisteredPieceError", "UnsupportedCheckpointError", "backward", "evaluate", "fit", "forward", "init_params",
     "load_checkpoint", "load_experiment", "load_run", "loss_and_grads", "optim", "predict",
-    "register_activation", "register_initializer", "register_loss", "run_experiment", "schedules", "state_at", "summarize_checkpoint", "train_step", "tree_leaves",
+    "register_activation", "register_initializer", "register_loss", "register_transform",
+    "run_experiment", "schedules", "state_at", "summarize_checkpoint", "train_step", "tree_leaves",
     "tree_map",
 ]
 

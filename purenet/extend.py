@@ -162,11 +162,15 @@ def register_initializer(name: str,
 
 
 def unregister(kind: str, name: str) -> None:
-    """Forget the registered ``kind`` ("activation", "loss", "initializer") ``name``."""
-    tables = {table.kind: table for table in (ACTIVATIONS, LOSSES, INITIALIZERS)}
-    if kind not in tables:
-        raise SettingError("kind", f"must be one of {sorted(tables)}, got {kind!r}")
-    tables[kind].remove(name)
+    """Forget the registered ``kind`` ("activation", "loss", "initializer", "transform")
+    ``name``."""
+    from purenet.optim.registration import forget_transform
+
+    forgets = {table.kind: table.remove for table in (ACTIVATIONS, LOSSES, INITIALIZERS)}
+    forgets["transform"] = forget_transform
+    if kind not in forgets:
+        raise SettingError("kind", f"must be one of {sorted(forgets)}, got {kind!r}")
+    forgets[kind](name)
 
 
 # The modules ``import_pieces`` imported, in order: what a child process must import too.

@@ -3,6 +3,10 @@ a directory, and report on stdout.
 
     python tests/_train_child.py DATA.npz CHECKPOINT_DIR [--resume] [--epochs N]
         [--every-steps K] [--keep K] [--max-steps N] [--pause-at POINT --pause-step N]
+        [--pieces]
+
+``--pieces`` trains with a user's own pieces (tests/_pieces.py): the swish activation in
+the middle layer and the clip_by_running_norm transform before Adam.
 
 Prints ``started <step>`` after the first step of this process (the deferred-signal
 handlers are in place by then), then one JSON line at the end: ``{"done": step,
@@ -143,6 +147,7 @@ def main() -> int:
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--pause-at", default=None)
     parser.add_argument("--pause-step", type=int, default=None)
+    parser.add_argument("--pieces", action="store_true")
     args = parser.parse_args()
     if args.pause_at:
         install_pause(args.pause_at, args.pause_step)
@@ -152,9 +157,16 @@ def main() -> int:
         checkpointer = pn.Checkpointer(args.directory, every_steps=args.every_steps, keep=args.keep)
     else:   # only the final state (or the state at an interrupt)
         checkpointer = pn.Checkpointer(args.directory, every_epochs=10**9, keep=args.keep)
+    arch, optimizer = ARCH, optim.adam(schedules.warmup_cosine_decay(2e-2, 30, 2000,
+                                                                      end_value=1e-3))
+    if args.pieces:
+        from purenet.extend import import_pieces
+
+        import_pieces([os.path.join(os.path.dirname(__file__), "_pieces.py")])
+        arch = [ARCH[0], {**ARCH[1], "activation": "swish"}, ARCH[2]]
+        optimizer = optim.chain(sys.modules["_pieces"].clip(1.5), optimizer)
     try:
-        result = pn.fit(ARCH, x, y, optimizer=optim.adam(schedules.warmup_cosine_decay(
-                            2e-2, 30, 2000, end_value=1e-3)),
+        result = pn.fit(arch, x, y, optimizer=optimizer,
                         epochs=args.epochs, batch_size=16, seed=7, dtype="float64", l2=1e-4,
                         checkpointer=checkpointer, resume=args.resume, callbacks=[SayStarted()],
                         max_steps=args.max_steps, progress=False)

@@ -344,6 +344,17 @@ activation = "swish"
 input_dim = 12
 output_dim = 1
 activation = "sigmoid"
+
+[optimizer]
+name = "chain"
+
+[[optimizer.transforms]]
+name = "clip_by_running_norm"
+ratio = 1.5
+
+[[optimizer.transforms]]
+name = "adam"
+learning_rate = 0.02
 """
 
 

@@ -63,7 +63,7 @@ def _read_tree(group: h5py.Group, cls: type, architecture: Architecture):
 
 def _read_record(group: h5py.Group, architecture: Architecture, depth: int = 0) -> Any:
     name = group.attrs["record"]
-    if name not in STATE_RECORDS or depth > 8:
+    if not STATE_RECORDS.is_builtin(name) or depth > 8:   # 0.1 had no user records
         raise UnsupportedCheckpointError(f"unknown optimizer state record {name!r}")
     cls = STATE_RECORDS[name]
     values = {}

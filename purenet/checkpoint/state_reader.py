@@ -21,7 +21,7 @@ from purenet.checkpoint import contract
 from purenet.checkpoint.contract import architecture
 from purenet.core.records import Dense, Grads, Params
 from purenet.errors import CorruptCheckpointError
-from purenet.optim.states import STATE_RECORDS
+from purenet.optim.states import STATE_RECORDS, field_kinds
 from purenet.train.config import RunConfig
 from purenet.train.state import HISTORY_COLUMNS, EarlyStoppingState, EpochTotals, History, TrainState
 
@@ -76,21 +76,23 @@ class StateReader:
             raise contract.newer(self.path, f"the optimizer state record {data['record']!r:.40} "
                                  f"at {prefix}")
         cls = STATE_RECORDS[data["record"]]
-        names = [field.name for field in attrs.fields(cls)]
-        contract.fields(data, ("record", *names), f"the optimizer state at {prefix}", self.path)
+        kinds = field_kinds(cls)
+        contract.fields(data, ("record", *kinds), f"the optimizer state at {prefix}", self.path)
         values = {}
-        for name in names:
+        for name, kind in kinds.items():
             value, at = data[name], f"{prefix}/{name}"
-            if value == at:
+            if kind == "tree" and value == at:
                 values[name] = Grads(self.layers(at))
-            elif isinstance(value, list) and name == "states":
+            elif kind == "records" and isinstance(value, list):
                 values[name] = tuple(self.record(item, f"{at}/{i}", depth + 1)
                                      for i, item in enumerate(value))
-            elif name == "count" and is_int(value) and 0 <= value < 2**63:
+            elif kind == "counter" and is_int(value) and 0 <= value < 2**63:
                 values[name] = value
+            elif kind == "number" and _is_number(value):
+                values[name] = float(value)
             else:
                 raise CorruptCheckpointError(f"{self.path}: the optimizer state's {at} is "
-                                             f"{value!r:.80}")
+                                             f"{value!r:.80}; expected {_EXPECTED[kind]}")
         return cls(**values)
 
     def history(self, epochs: int) -> History:
@@ -105,8 +107,16 @@ class StateReader:
         return History(**{c: tuple(v) for c, v in columns.items()})
 
 
+_EXPECTED = {"tree": "the path of its arrays", "records": "a list of records",
+             "counter": "an integer from 0 to 2**63-1", "number": "a number"}
+
+
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float))
+
+
 def _number(value: Any, what: str, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not _is_number(value):
         raise CorruptCheckpointError(f"{path}: {what} must be a number, the file holds "
                                      f"{value!r:.40}")
     return float(value)

@@ -17,6 +17,7 @@ T = TypeVar("T")
 
 # A user's name: what a TOML key, a CLI argument and a checkpoint carry unchanged.
 NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+NAME_WORDS = "a lowercase identifier (a letter, then letters, digits or _; at most 64)"
 
 
 class Registry(Mapping[str, T]):
@@ -27,9 +28,11 @@ class Registry(Mapping[str, T]):
         register_with: the public function that adds one (``purenet.register_activation``).
     """
 
-    def __init__(self, kind: str, register_with: str, builtins: Mapping[str, T]) -> None:
+    def __init__(self, kind: str, register_with: str, builtins: Mapping[str, T],
+                 name_rule: tuple[re.Pattern, str] = (NAME, NAME_WORDS)) -> None:
         self.kind = kind
         self.register_with = register_with
+        self.name_rule = name_rule
         self._builtins = dict(builtins)
         self._user: dict[str, T] = {}
 
@@ -63,9 +66,9 @@ class Registry(Mapping[str, T]):
             SettingError: ``name`` is not a lowercase identifier of at most 64 characters,
                 is a built-in's, or is already registered (unless ``replace``).
         """
-        if not isinstance(name, str) or not NAME.fullmatch(name):
-            raise SettingError(self.kind, f"name must be a lowercase identifier (a letter, "
-                               f"then letters, digits or _; at most 64), got {name!r}")
+        pattern, words = self.name_rule
+        if not isinstance(name, str) or not pattern.fullmatch(name):
+            raise SettingError(self.kind, f"name must be {words}, got {name!r}")
         if name in self._builtins:
             raise SettingError(self.kind, f"name {name!r} is purenet's built-in {self.kind}, "
                                "which a registration cannot replace; choose another name")

@@ -6,6 +6,7 @@ from purenet.optim.optimizers import (OPTIMIZERS, TRANSFORMS, Optimizer, adagrad
                                       apply_updates, chain, clip_by_global_norm, clip_by_value,
                                       global_norm, momentum, rmsprop, sgd)
 from purenet.optim.plain import from_config
+from purenet.optim.registration import register_transform
 from purenet.optim.states import (AdagradState, AdamState, ChainState, EmptyState,
                                   MomentumState, RmspropState, SgdState)
 
@@ -13,5 +14,5 @@ __all__ = [
     "OPTIMIZERS", "TRANSFORMS", "AdagradState", "AdamState", "ChainState", "EmptyState",
     "MomentumState", "Optimizer", "RmspropState", "SgdState", "adagrad", "adam", "adamw",
     "apply_updates", "chain", "clip_by_global_norm", "clip_by_value", "from_config",
-    "global_norm", "momentum", "rmsprop", "schedules", "sgd",
+    "global_norm", "momentum", "register_transform", "rmsprop", "schedules", "sgd",
 ]

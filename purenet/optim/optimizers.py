@@ -58,7 +58,7 @@ class Optimizer:
 
         The canonical flat form: ``{"name": "adam", "learning_rate": 0.001, "b1": 0.9, ...}``,
         a schedule as its config dict, a constant learning rate as a float. A chain of
-        gradient transforms, each at most once and in ``TRANSFORMS`` order, followed by one
+        built-in gradient transforms, each at most once and in ``TRANSFORMS`` order, followed by one
         optimizer is that optimizer's form plus one key per transform
         (``"clip_by_global_norm": 1.0``); any other chain is
         ``{"name": "chain", "transforms": [config, ...]}``.
@@ -67,8 +67,8 @@ class Optimizer:
             return {"name": self.name, **{k: _plain(v) for k, v in self.hyperparams.items()}}
         *transforms, last = self.hyperparams["transforms"] or [None]
         names = [t.name for t in transforms]
-        if last is not None and last.name in OPTIMIZERS and \
-                names == [n for n in TRANSFORMS if n in names]:
+        if last is not None and last.name in OPTIMIZERS and all(map(TRANSFORMS.is_builtin, names)) \
+                and names == [n for n in TRANSFORMS if n in names]:
             flat = last.config()
             for t in transforms:
                 (flat[t.name],) = t.hyperparams.values()

@@ -34,7 +34,8 @@ def from_config(config: Mapping[str, Any]) -> Optimizer:
         return _chain_from_config(config)
     factory = {**OPTIMIZERS, **TRANSFORMS}[name]
     signature = inspect.signature(factory).parameters
-    allowed = [*signature, *(TRANSFORMS if name in OPTIMIZERS else ())]
+    flat = [t for t in TRANSFORMS if TRANSFORMS.is_builtin(t)] if name in OPTIMIZERS else []
+    allowed = [*signature, *flat]
     for key in config:
         if key != "name" and key not in allowed:
             raise UnknownKeyError((key,), f"is not an argument of {name}; expected one of "
@@ -50,7 +51,7 @@ def from_config(config: Mapping[str, Any]) -> Optimizer:
             raise error.within("learning_rate") from None
     optimizer = factory(**kwargs)
     transforms = []
-    for t in TRANSFORMS:   # applied in the table's order, whatever the keys' order
+    for t in flat:   # applied in the table's order, whatever the keys' order
         if t in config:
             try:
                 transforms.append(TRANSFORMS[t](config[t]))

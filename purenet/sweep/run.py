@@ -198,9 +198,12 @@ def _plan(sweep: Sweep, sweep_dir: str, resume: bool) -> tuple[dict[str, dict], 
 
 
 def _task(trial: Trial, sweep: Sweep, sweep_dir: str, lock_timeout: float) -> dict[str, Any]:
+    from purenet.extend import IMPORTED   # a worker registers the pieces this process has
+
     return {"id": trial.id, "run_dir": os.path.join(sweep_dir, trial.id), "raw": trial.raw,
             "path": os.path.abspath(sweep.path), "text": sweep.text,
-            "lock_timeout": lock_timeout}
+            "lock_timeout": lock_timeout,
+            "imports": [os.path.abspath(m) if m.endswith(".py") else m for m in IMPORTED]}
 
 
 def _outcome(trial: Trial, future: Any) -> TrialOutcome:

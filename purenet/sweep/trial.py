@@ -75,8 +75,11 @@ def newest_step(run_dir: str) -> int:
 def run_trial(task: dict[str, Any]) -> dict[str, Any]:
     """Train one trial (a Dask task). ``task``: ``id``, ``run_dir`` (absolute), ``raw`` (the
     trial's experiment as plain data), ``path`` and ``text`` (its sweep file, for data paths
-    and messages), ``lock_timeout`` (seconds). Returns plain data: the summary, whether it
+    and messages), ``lock_timeout`` (seconds), ``imports`` (the modules of user pieces to
+    import first, ``purenet --import``). Returns plain data: the summary, whether it
     trained, the step it started from, where and when it ran."""
+    from purenet.extend import import_pieces
+
     started = time.time()
     run_dir = task["run_dir"]
     with _ONE_AT_A_TIME:
@@ -84,6 +87,7 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
         lock = DirectoryLock(run_dir, TRIAL_LOCK)
         try:
             lock.acquire(timeout=task["lock_timeout"])
+            import_pieces(task.get("imports", ()))
             experiment = parse_experiment(task["raw"], Source(task["path"], task["text"]))
             summary = finished_summary(run_dir, experiment)
             start_step = None
