@@ -189,8 +189,11 @@ class RunConfig:
 
 
 def optimizer_text(optimizer: Optimizer) -> str:
-    """The optimizer as people name it: ``adam + clip_by_global_norm`` (not ``chain``)."""
+    """The optimizer as people name it: ``adam + clip_by_global_norm`` (not ``chain``), and a
+    chain in its form as its transforms in order, ``clip_by_running_norm + adam``."""
     plain = optimizer.config()
+    if plain["name"] == "chain":
+        return " + ".join(optimizer_text(t) for t in optimizer.hyperparams["transforms"])
     clips = "".join(f" + {key}" for key in plain if key.startswith("clip_"))
     return f"{plain['name']}{clips}"
 
