@@ -86,6 +86,30 @@ def test_the_estimate_is_compared_with_the_memory_available(tmp_path, monkeypatc
                    progress=False)
 
 
+def test_fit_and_the_estimators_refuse_a_network_too_big_before_allocating_it(monkeypatch):
+    import resource
+
+    import numpy as np
+
+    import purenet as pn
+    from purenet.sklearn import PureNetClassifier
+
+    monkeypatch.setattr(limits, "available_memory", lambda: 16 * 2 ** 30)   # any machine
+    x = np.random.default_rng(0).normal(size=(50, 5))
+    y = (x[:, :1] > 0).astype(float)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    huge = [{"input_dim": 5, "output_dim": 40000, "activation": "relu"},
+            {"input_dim": 40000, "output_dim": 40000, "activation": "relu"},
+            {"input_dim": 40000, "output_dim": 1, "activation": "sigmoid"}]
+    with pytest.raises(pn.SettingError, match=r"^layers needs about 4\d\.\d GiB of memory "
+                       r"\(params 4\d\.\d GiB"):
+        pn.fit(huge, x, y, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="needs about .* GiB of memory"):
+        PureNetClassifier(hidden_layer_sizes=(40000, 40000), max_iter=1).fit(x, y.ravel())
+    # refused from the estimate: a 40000 x 40000 float64 matrix alone is 12.8 GB
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 2 * 2 ** 20   # KiB
+
+
 def test_available_memory_is_positive_and_below_the_machine_total():
     available = limits.available_memory()
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

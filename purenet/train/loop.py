@@ -21,7 +21,7 @@ from purenet.core.losses import normalised_weights
 from purenet.core.network import init_params
 from purenet.core.records import Architecture, Dense, Params
 from purenet.core.validate import check_targets, check_x
-from purenet.errors import TrainingInterrupted
+from purenet.errors import SettingError, TrainingInterrupted
 from purenet.train.callbacks import Callback, Checkpointing, ProgressBar
 from purenet.train.config import RunConfig
 from purenet.train.fingerprint import Fingerprint, fingerprint
@@ -128,6 +128,20 @@ def smooth_labels(y: Array, config: RunConfig) -> Array:
         k = 2
     amount = config.label_smoothing
     return y * config.np_dtype.type(1 - amount) + config.np_dtype.type(amount / k)
+
+
+def _check_memory(config: RunConfig, x: Any) -> None:
+    """Refuse, before allocating anything, a run whose estimate (the command line's,
+    ``experiment.limits``) exceeds the memory available."""
+    from purenet.experiment import limits
+
+    shape = getattr(x, "shape", None)
+    rows = shape[0] if shape else len(x)
+    parts = limits.training_memory(config, rows, config.architecture.input_dim)
+    problem = limits.memory_problem(parts, limits.available_memory())
+    if problem is not None:
+        heaviest = max(parts, key=parts.__getitem__)
+        raise SettingError("layers" if heaviest == "params" else "x", problem)
 
 
 def _validated_data(config: RunConfig, x: Any, y: Any, validation_data: Any,
@@ -273,6 +287,7 @@ def fit(config: RunConfig | Any, x: Any, y: Any, *, validation_data: tuple[Any, 
     """
     config = _run_config(config, settings)
     checks.check("max_steps", max_steps, checks.optional(checks.integer(0)))
+    _check_memory(config, x)
     data = _validated_data(config, x, y, validation_data, sample_weight)
     if initial_state is not None and resume:
         raise ValueError("pass either initial_state or resume=True, not both")
