@@ -10,7 +10,6 @@ import attrs
 import numpy as np
 
 from purenet.core.records import Grads, Params
-from purenet.core.validate import all_finite
 from purenet.train.state import TrainState
 
 __all__ = ["non_finite_arrays", "state_arrays"]
@@ -52,4 +51,4 @@ def state_arrays(state: TrainState) -> tuple[list[tuple[str, np.ndarray]], dict[
 def non_finite_arrays(state: TrainState) -> list[str]:
     """The file paths (e.g. ``/params/W1``) of the state's arrays that hold NaN or inf:
     parameters, optimizer state, and early stopping's best parameters."""
-    return [name for name, array in state_arrays(state)[0] if not all_finite(array)]
+    return [name for name, array in state_arrays(state)[0] if not np.isfinite(array).all()]

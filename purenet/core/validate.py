@@ -26,8 +26,7 @@ def _numeric_array(value: Any, name: str) -> Array:
     return array
 
 
-def all_finite(array: Array) -> bool:
-    """Whether every entry of the float array is finite, cheaply."""
+def _all_finite(array: Array) -> bool:
     # A sum is NaN or inf when any entry is, and needs no boolean copy of the data (which
     # for a large training set would be the biggest allocation of a fit); only a sum that
     # overflows from finite entries needs the entry-by-entry check.
@@ -38,7 +37,7 @@ def all_finite(array: Array) -> bool:
 
 
 def _check_finite(array: Array, name: str) -> None:
-    if array.dtype.kind == "f" and not all_finite(array):
+    if array.dtype.kind == "f" and not _all_finite(array):
         bad = np.argwhere(~np.isfinite(array))
         raise ValueError(
             f"{name} holds {len(bad)} NaN or inf value(s), the first at index "
