@@ -183,3 +183,8 @@ def lbfgs(learning_rate: float = 1.0, history_size: int = 100, tolerance_grad: f
                    "tolerance_change": tol_change, "max_ls": max_ls,
                    **({} if max_eval is None else {"max_eval": max_eval})}
     return ObjectiveOptimizer("lbfgs", hyperparams, init, step)
+
+
+# The optimizers that take the objective, by name (``from_config`` and experiment files
+# look them up here; ``OPTIMIZERS`` holds the gradient ones).
+OBJECTIVE_OPTIMIZERS = {"lbfgs": lbfgs}
