@@ -1,6 +1,10 @@
 """The arrays of a training state by their path in a checkpoint (``/params/W0``,
 ``/optimizer/mu/b1``, ``/early_stopping/best_params/W0``), and the optimizer state record
-as JSON-able data whose trees stand as those paths."""
+as JSON-able data whose trees stand as those paths.
+
+A record's field with a storage kind (``optim.states.KIND``, L-BFGS's) is stored by it: a
+vector as one dataset, rows (a tuple of vectors, the curvature pairs) stacked as one
+(rows, n) dataset standing as ``{"array": path, "rows": k}``, values as a JSON list."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import attrs
 import numpy as np
 
 from purenet.core.records import Grads, Params
+from purenet.optim.states import KIND, ROWS, VALUES, VECTOR
 from purenet.train.state import TrainState
 
 __all__ = ["non_finite_arrays", "state_arrays"]
@@ -25,8 +30,11 @@ def _record_meta(record: Any, prefix: str, arrays: list) -> dict[str, Any]:
     stand in the data as their group's path."""
     out: dict[str, Any] = {"record": type(record).__name__}
     for field in attrs.fields(type(record)):
-        value = getattr(record, field.name)
-        if isinstance(value, (Grads, Params)):
+        value, kind = getattr(record, field.name), field.metadata.get(KIND)
+        if kind in _STORED:
+            out[field.name] = _STORED[kind](record, field, value,
+                                           f"{prefix}/{field.name}", arrays)
+        elif isinstance(value, (Grads, Params)):
             arrays += _tree_arrays(value, f"{prefix}/{field.name}")
             out[field.name] = f"{prefix}/{field.name}"
         elif isinstance(value, tuple):
@@ -35,6 +43,22 @@ def _record_meta(record: Any, prefix: str, arrays: list) -> dict[str, Any]:
         else:
             out[field.name] = value.item() if isinstance(value, np.generic) else value
     return out
+
+
+def _vector(record: Any, field: Any, value: np.ndarray, path: str, arrays: list) -> str:
+    arrays.append((path, value))
+    return path
+
+
+def _rows(record: Any, field: Any, value: tuple, path: str, arrays: list) -> dict[str, Any]:
+    # Every row is as long as the field metadata's "like" vector, even when there are none.
+    width = getattr(record, field.metadata["like"])
+    stacked = np.stack(value) if value else np.zeros((0, width.size), width.dtype)
+    arrays.append((path, stacked))
+    return {"array": path, "rows": len(value)}
+
+
+_STORED = {VECTOR: _vector, ROWS: _rows, VALUES: lambda record, field, value, path, arrays: list(value)}
 
 
 def state_arrays(state: TrainState) -> tuple[list[tuple[str, np.ndarray]], dict[str, Any]]:

@@ -21,7 +21,9 @@ from purenet.checkpoint import contract
 from purenet.checkpoint.contract import architecture
 from purenet.core.records import Dense, Grads, Params
 from purenet.errors import CorruptCheckpointError
-from purenet.optim.states import STATE_RECORDS
+from purenet.optim.lbfgs import STOP_REASONS
+from purenet.optim.states import (COUNT, KIND, NUMBER, REASON, ROWS, STATE_RECORDS, VALUES,
+                                  VECTOR)
 from purenet.train.config import RunConfig
 from purenet.train.state import HISTORY_COLUMNS, EarlyStoppingState, EpochTotals, History, TrainState
 
@@ -52,6 +54,7 @@ class StateReader:
         self.source, self.path = source, path
         self.layers_spec = config.architecture.layers
         self.architecture, self.dtype = config.architecture, config.np_dtype
+        self.size = config.architecture.parameter_count   # of a flat vector of the params
         self.read: set[str] = set()
 
     def array(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -79,9 +82,13 @@ class StateReader:
         names = [field.name for field in attrs.fields(cls)]
         contract.fields(data, ("record", *names), f"the optimizer state at {prefix}", self.path)
         values = {}
-        for name in names:
+        for field in attrs.fields(cls):
+            name = field.name
             value, at = data[name], f"{prefix}/{name}"
-            if value == at:
+            kind = field.metadata.get(KIND)
+            if kind is not None:
+                values[name] = self.stored(kind, value, at)
+            elif value == at:
                 values[name] = Grads(self.layers(at))
             elif isinstance(value, list) and name == "states":
                 values[name] = tuple(self.record(item, f"{at}/{i}", depth + 1)
@@ -93,6 +100,15 @@ class StateReader:
                                              f"{value!r:.80}")
         return cls(**values)
 
+    def stored(self, kind: str, value: Any, at: str) -> Any:
+        """The field at ``at`` of a record that gives its fields' kinds (L-BFGS's state),
+        each value checked as its kind must be; vectors as long as the flat parameters."""
+        taken = _KINDS[kind](self, value, at)
+        if taken is _REFUSED:
+            raise CorruptCheckpointError(f"{self.path}: the optimizer state's {at} is "
+                                         f"{value!r:.80}; expected {_EXPECTED[kind]}")
+        return taken
+
     def history(self, epochs: int) -> History:
         """One row per finished epoch: 1-D float64 columns of ``epochs`` entries."""
         columns = {c: self.array(f"/history/{c}", (epochs,), np.dtype(np.float64)).tolist()
@@ -103,6 +119,38 @@ class StateReader:
                                          "fraction or a non-finite number")
         columns["epoch"] = [int(e) for e in columns["epoch"]]
         return History(**{c: tuple(v) for c, v in columns.items()})
+
+
+_REFUSED: Any = object()
+
+
+def _finite(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) \
+        and math.isfinite(value)
+
+
+def _rows(reader: StateReader, value: Any, at: str) -> Any:
+    if not isinstance(value, dict) or set(value) != {"array", "rows"} \
+            or value["array"] != at or not is_int(value["rows"]) or value["rows"] < 0:
+        return _REFUSED
+    stacked = reader.array(at, (value["rows"], reader.size), reader.dtype)
+    return tuple(stacked)
+
+
+_KINDS = {
+    COUNT: lambda r, v, at: v if is_int(v) and 0 <= v < 2**63 else _REFUSED,
+    NUMBER: lambda r, v, at: float(v) if _finite(v) else _REFUSED,
+    REASON: lambda r, v, at: v if isinstance(v, str) and (v == "" or v in STOP_REASONS)
+    else _REFUSED,
+    VECTOR: lambda r, v, at: r.array(at, (r.size,), r.dtype) if v == at else _REFUSED,
+    ROWS: _rows,
+    VALUES: lambda r, v, at: tuple(map(float, v)) if isinstance(v, list)
+    and all(map(_finite, v)) else _REFUSED,
+}
+_EXPECTED = {COUNT: "an integer from 0 to 2**63-1", NUMBER: "a finite number",
+             REASON: f"'' or one of {sorted(STOP_REASONS)}", VECTOR: "its own path",
+             ROWS: '{"array": its own path, "rows": an integer >= 0}',
+             VALUES: "a list of finite numbers"}
 
 
 def _number(value: Any, what: str, path: str) -> float:
