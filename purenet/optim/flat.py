@@ -26,11 +26,11 @@ def size_of(params: Params) -> int:
 
 def unflatten(vector: Array, like: Params) -> Params:
     """Params shaped like ``like`` whose arrays are read-only views of ``vector``."""
+    if vector.shape != (size_of(like),):
+        raise ValueError(f"a vector of shape {vector.shape} does not fit parameters of "
+                         f"{size_of(like)}; pass the vector flatten() made of these parameters")
     leaves, at = [], 0
     for leaf in tree_leaves(like):
         leaves.append(vector[at:at + leaf.size].reshape(leaf.shape))
         at += leaf.size
-    if at != len(vector):
-        raise ValueError(f"a vector of {len(vector)} entries does not fit parameters of "
-                         f"{at}; pass the vector flatten() made of these parameters")
     return tree_of(Params, leaves, like.architecture)
