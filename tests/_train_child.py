@@ -3,11 +3,14 @@ a directory, and report on stdout.
 
     python tests/_train_child.py DATA.npz CHECKPOINT_DIR [--resume] [--epochs N]
         [--every-steps K] [--keep K] [--max-steps N] [--pause-at POINT --pause-step N]
+        [--optimizer lbfgs]
 
 Prints ``started <step>`` after the first step of this process (the deferred-signal
 handlers are in place by then), then one JSON line at the end: ``{"done": step,
 "digest": ...}``, or ``{"interrupted": message, "step": step}`` and exit code 3 after
 SIGINT/SIGTERM. Children are started with one BLAS thread (tests/_checkpoint_common.py).
+
+``--optimizer lbfgs`` trains another fixed run instead: full-batch L-BFGS, no dropout.
 
 ``--pause-at`` stops the save of step N at one point of its protocol, prints ``paused
 POINT`` and sleeps, so that the parent can SIGKILL it exactly there: ``write`` (the temp
@@ -40,6 +43,17 @@ ARCH = [
     {"input_dim": 16, "output_dim": 16, "activation": "tanh"},
     {"input_dim": 16, "output_dim": 1, "activation": "sigmoid"},
 ]
+
+
+LBFGS_ARCH = [{**layer, "dropout": 0.0} for layer in ARCH]
+
+
+def run_settings(optimizer: str) -> dict:
+    if optimizer == "lbfgs":
+        return dict(architecture=LBFGS_ARCH, optimizer=optim.lbfgs(history_size=7),
+                    batch_size=None)
+    return dict(architecture=ARCH, optimizer=optim.adam(schedules.warmup_cosine_decay(
+                    2e-2, 30, 2000, end_value=1e-3)), batch_size=16)
 
 
 class SayStarted(pn.Callback):
@@ -143,6 +157,7 @@ def main() -> int:
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--pause-at", default=None)
     parser.add_argument("--pause-step", type=int, default=None)
+    parser.add_argument("--optimizer", choices=["adam", "lbfgs"], default="adam")
     args = parser.parse_args()
     if args.pause_at:
         install_pause(args.pause_at, args.pause_step)
@@ -153,9 +168,9 @@ def main() -> int:
     else:   # only the final state (or the state at an interrupt)
         checkpointer = pn.Checkpointer(args.directory, every_epochs=10**9, keep=args.keep)
     try:
-        result = pn.fit(ARCH, x, y, optimizer=optim.adam(schedules.warmup_cosine_decay(
-                            2e-2, 30, 2000, end_value=1e-3)),
-                        epochs=args.epochs, batch_size=16, seed=7, dtype="float64", l2=1e-4,
+        settings = run_settings(args.optimizer)
+        result = pn.fit(settings.pop("architecture"), x, y, **settings,
+                        epochs=args.epochs, seed=7, dtype="float64", l2=1e-4,
                         checkpointer=checkpointer, resume=args.resume, callbacks=[SayStarted()],
                         max_steps=args.max_steps, progress=False)
     except pn.TrainingInterrupted as stop:
