@@ -20,7 +20,8 @@ order, each a reason in ``STOP_REASONS``; unlike PyTorch's per-call ``max_eval``
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, NamedTuple
 
 import attrs
 import numpy as np
@@ -102,6 +103,76 @@ def _check_state(state: Any, x: Array) -> None:
                          "opt.init(params)")
 
 
+class _Settings(NamedTuple):
+    learning_rate: float
+    history_size: int
+    tolerance_grad: float
+    tolerance_change: float
+    max_ls: int
+    max_eval: int | None
+
+
+def _init(params: Params) -> LbfgsState:
+    zeros = freeze(np.zeros(size_of(params), params.dtype))
+    return LbfgsState(0, 0, 0, 0.0, zeros, (), (), (), 1.0)
+
+
+def _step(settings: _Settings, objective: ObjectiveFn, params: Params, state: LbfgsState
+          ) -> tuple[Params, LbfgsState, StepInfo]:
+    """One iteration: the tests at its start, a direction, its line search."""
+    x = flatten(params)
+    _check_state(state, x)
+    evaluate = _Evaluations(objective, params)
+    loss, g = state.loss, state.grad
+    if state.evals == 0:   # the first step evaluates where it starts
+        loss, g = evaluate(x)
+    at_start = evaluate.count - 1   # the evaluation at the start, if made here
+
+    def stay(reason: str, iterated: int = 0) -> tuple[Params, LbfgsState, StepInfo]:
+        new = attrs.evolve(state, count=state.count + 1, evals=state.evals + evaluate.count,
+                           iterations=state.iterations + iterated, loss=loss, grad=g,
+                           stopped=reason)
+        return params, new, StepInfo(loss, evaluate.count, at_start, reason)
+
+    if _largest(g) <= settings.tolerance_grad:
+        return stay("gradient")
+    budget = settings.max_ls if settings.max_eval is None else min(
+        settings.max_ls, settings.max_eval - state.evals - evaluate.count)
+    if budget <= 0:
+        return stay("max_eval")
+    first = state.iterations == 0
+    d = freeze(-g) if first else _direction(g, state)
+    t = settings.learning_rate * (min(1.0, 1.0 / float(np.sum(np.abs(g)))) if first else 1.0)
+    gtd = float(np.dot(g, d))
+    if gtd > -settings.tolerance_change:
+        return stay("descent", 1)
+    before = evaluate.count
+    found = strong_wolfe(lambda t: evaluate(x + t * d), d, Trial(0.0, loss, g, gtd, -1), t,
+                         C1, C2, SEARCH_TOLERANCE, budget).step
+    accepted = at_start if found.index < 0 else before + found.index
+    return _moved(settings, params, x, d, state, loss, g, found, evaluate.count, accepted)
+
+
+def _moved(settings: _Settings, params: Params, x: Array, d: Array, state: LbfgsState,
+           loss: float, g: Array, found: Trial, evals: int, accepted: int
+           ) -> tuple[Params, LbfgsState, StepInfo]:
+    """The iteration's end at the line search's trial ``found``: its parameters, the
+    stopping tests in PyTorch's order, the memory with the new pair."""
+    # The trial's own point, computed again the same way (the same bits); t = 0 is the
+    # start itself (x + 0 d could turn a -0.0 into 0.0).
+    new_params = params if found.index < 0 else unflatten(freeze(x + found.t * d), params)
+    total = state.evals + evals
+    s = d * found.t
+    reason = ("max_eval" if settings.max_eval is not None and total >= settings.max_eval else
+              "gradient" if _largest(found.g) <= settings.tolerance_grad else
+              "step" if _largest(s) <= settings.tolerance_change else
+              "loss" if abs(found.f - loss) < settings.tolerance_change else "")
+    new = attrs.evolve(state, count=state.count + 1, iterations=state.iterations + 1,
+                       evals=total, loss=found.f, grad=found.g, stopped=reason,
+                       **_remembered(state, s, found.g - g, settings.history_size))
+    return new_params, new, StepInfo(found.f, evals, accepted, reason)
+
+
 def lbfgs(learning_rate: float = 1.0, history_size: int = 100, tolerance_grad: float = 1e-7,
           tolerance_change: float = 1e-9, max_ls: int = 25,
           max_eval: int | None = None) -> ObjectiveOptimizer:
@@ -123,66 +194,16 @@ def lbfgs(learning_rate: float = 1.0, history_size: int = 100, tolerance_grad: f
     lr = float(checks.check("learning_rate", learning_rate, checks.number(0)))
     if not lr > 0:
         raise SettingError("learning_rate", f"must be a number > 0, got {lr!r}")
-    m = checks.check("history_size", history_size, checks.integer(1))
-    tol_grad = float(checks.check("tolerance_grad", tolerance_grad, checks.number(0)))
-    tol_change = float(checks.check("tolerance_change", tolerance_change, checks.number(0)))
-    max_ls = checks.check("max_ls", max_ls, checks.integer(1))
-    checks.check("max_eval", max_eval, checks.optional(checks.integer(1)))
-
-    def init(params: Params) -> LbfgsState:
-        zeros = freeze(np.zeros(size_of(params), params.dtype))
-        return LbfgsState(0, 0, 0, 0.0, zeros, (), (), (), 1.0)
-
-    def step(objective: ObjectiveFn, params: Params, state: LbfgsState
-             ) -> tuple[Params, LbfgsState, StepInfo]:
-        x = flatten(params)
-        _check_state(state, x)
-        evaluate = _Evaluations(objective, params)
-        loss, g = state.loss, state.grad
-        if state.evals == 0:   # the first step evaluates where it starts
-            loss, g = evaluate(x)
-        at_start = evaluate.count - 1   # the evaluation at the start, if made here
-
-        def stay(reason: str, iterated: int = 0) -> tuple[Params, LbfgsState, StepInfo]:
-            new = attrs.evolve(state, count=state.count + 1, evals=state.evals + evaluate.count,
-                               iterations=state.iterations + iterated, loss=loss, grad=g,
-                               stopped=reason)
-            return params, new, StepInfo(loss, evaluate.count, at_start, reason)
-
-        if _largest(g) <= tol_grad:
-            return stay("gradient")
-        budget = max_ls if max_eval is None else min(max_ls, max_eval - state.evals
-                                                     - evaluate.count)
-        if budget <= 0:
-            return stay("max_eval")
-        first = state.iterations == 0
-        d = freeze(-g) if first else _direction(g, state)
-        t = min(1.0, 1.0 / float(np.sum(np.abs(g)))) * lr if first else lr
-        gtd = float(np.dot(g, d))
-        if gtd > -tol_change:
-            return stay("descent", 1)
-        before = evaluate.count
-        found = strong_wolfe(lambda t: evaluate(x + t * d), d, Trial(0.0, loss, g, gtd, -1),
-                             t, C1, C2, SEARCH_TOLERANCE, budget).step
-        # The trial's own point, computed again the same way (the same bits); t = 0 is
-        # the start itself (x + 0 d could turn a -0.0 into 0.0).
-        new_params = params if found.index < 0 else unflatten(freeze(x + found.t * d), params)
-        evals = state.evals + evaluate.count
-        s = d * found.t
-        reason = ("max_eval" if max_eval is not None and evals >= max_eval else
-                  "gradient" if _largest(found.g) <= tol_grad else
-                  "step" if _largest(s) <= tol_change else
-                  "loss" if abs(found.f - loss) < tol_change else "")
-        new = attrs.evolve(state, count=state.count + 1, iterations=state.iterations + 1,
-                           evals=evals, loss=found.f, grad=found.g, stopped=reason,
-                           **_remembered(state, s, found.g - g, m))
-        accepted = at_start if found.index < 0 else before + found.index
-        return new_params, new, StepInfo(found.f, evaluate.count, accepted, reason)
-
-    hyperparams = {"learning_rate": lr, "history_size": m, "tolerance_grad": tol_grad,
-                   "tolerance_change": tol_change, "max_ls": max_ls,
-                   **({} if max_eval is None else {"max_eval": max_eval})}
-    return ObjectiveOptimizer("lbfgs", hyperparams, init, step)
+    settings = _Settings(
+        lr, checks.check("history_size", history_size, checks.integer(1)),
+        float(checks.check("tolerance_grad", tolerance_grad, checks.number(0))),
+        float(checks.check("tolerance_change", tolerance_change, checks.number(0))),
+        checks.check("max_ls", max_ls, checks.integer(1)),
+        checks.check("max_eval", max_eval, checks.optional(checks.integer(1))))
+    # An unset max_eval is left out: the plain form (TOML) has no null.
+    hyperparams = {k: v for k, v in settings._asdict().items() if v is not None}
+    return ObjectiveOptimizer("lbfgs", hyperparams, _init,
+                              functools.partial(_step, settings))
 
 
 # The optimizers that take the objective, by name (``from_config`` and experiment files
