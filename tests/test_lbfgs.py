@@ -173,6 +173,8 @@ def test_the_state_keeps_the_loss_and_gradient_of_its_parameters():
     ({"max_eval": 5}, "max_eval"),
     ({"tolerance_change": 1e-2}, "loss"),
     ({"tolerance_change": 1e-3}, "descent"),
+    # Steps of 1e-6, grown at most tenfold by a search of one more evaluation: too short.
+    ({"tolerance_change": 1e-3, "learning_rate": 1e-6, "max_ls": 1}, "step"),
 ])
 def test_each_stopping_rule_says_why(settings, reason):
     params, _, objective = problem(CLASSIFIER)

@@ -17,7 +17,7 @@ from _hostile_files import craft
 import purenet as pn
 from purenet.checkpoint.format import read_checkpoint
 from purenet.core.records import tree_leaves
-from purenet.testing import assert_records_equal
+from purenet.testing import assert_pure, assert_records_equal
 
 ARCH = [{"input_dim": 2, "output_dim": 6, "activation": "tanh"},
         {"input_dim": 6, "output_dim": 1, "activation": "sigmoid"}]
@@ -76,6 +76,13 @@ def test_a_stopped_run_stays_stopped_when_given_more_epochs(tmp_path):
     again = pn.fit(ARCH, *data(), checkpointer=pn.Checkpointer(directory), resume=True,
                    **dict(run, epochs=100))
     assert again.state.step == done.state.step
+
+
+def test_a_training_step_of_it_is_pure():
+    config = pn.RunConfig(ARCH, **{k: v for k, v in RUN.items() if k != "progress"})
+    state = pn.fit(config, *data(), max_steps=3, progress=False).state
+    new, metrics = assert_pure(pn.train_step, state, pn.Batch(*data()), config)
+    assert new.step == 4 and new.opt_state.count == 4 and metrics.loss == new.opt_state.loss
 
 
 def test_the_history_reports_the_loss_where_each_iteration_ends(uninterrupted):

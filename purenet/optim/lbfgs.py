@@ -20,7 +20,6 @@ order, each a reason in ``STOP_REASONS``; unlike PyTorch's per-call ``max_eval``
 
 from __future__ import annotations
 
-import functools
 from typing import Any, NamedTuple
 
 import attrs
@@ -202,8 +201,13 @@ def lbfgs(learning_rate: float = 1.0, history_size: int = 100, tolerance_grad: f
         checks.check("max_eval", max_eval, checks.optional(checks.integer(1))))
     # An unset max_eval is left out: the plain form (TOML) has no null.
     hyperparams = {k: v for k, v in settings._asdict().items() if v is not None}
-    return ObjectiveOptimizer("lbfgs", hyperparams, _init,
-                              functools.partial(_step, settings))
+
+    # A closure, as every optimizer's update is (a copied closure is the same function).
+    def step(objective: ObjectiveFn, params: Params, state: LbfgsState
+             ) -> tuple[Params, LbfgsState, StepInfo]:
+        return _step(settings, objective, params, state)
+
+    return ObjectiveOptimizer("lbfgs", hyperparams, _init, step)
 
 
 # The optimizers that take the objective, by name (``from_config`` and experiment files
