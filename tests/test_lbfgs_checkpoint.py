@@ -1,14 +1,10 @@
-"""L-BFGS through fit and its checkpoints: a run resumed mid-way (from a state, a
-checkpoint, or under another BLAS thread count) is the uninterrupted run bit for bit, and a
+"""L-BFGS through fit and its checkpoints: a run resumed mid-way (from a state or a
+checkpoint; under another BLAS thread count in test_threads.py, after SIGKILL in
+test_kill.py) is the uninterrupted run bit for bit, and a
 checkpoint whose L-BFGS state was forged is refused, naming what is wrong
 (tests/_hostile_files.py edits real files and seals them again)."""
 
 from __future__ import annotations
-
-import os
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -205,43 +201,3 @@ def test_a_stop_nobody_made_is_refused(original, tmp_path):
     with pytest.raises(pn.CorruptCheckpointError, match="it stopped early, but early stopping "
                                                         "is off"):
         read_edited(original, tmp_path, lambda f: f.meta.update(stopped=True))
-
-
-# --- BLAS threads -------------------------------------------------------------------------------
-
-CHILD = textwrap.dedent("""
-    import sys
-    import numpy as np
-    import purenet as pn
-    from purenet.core.records import params_digest
-    directory, phase = sys.argv[1], sys.argv[2]
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(512, 128))
-    y = (x[:, :3].sum(axis=1) > 0).astype(int)
-    arch = [{"input_dim": 128, "output_dim": 256, "activation": "relu"},
-            {"input_dim": 256, "output_dim": 1, "activation": "sigmoid"}]
-    run = dict(optimizer=pn.optim.lbfgs(history_size=5), epochs=8, batch_size=None,
-               threads=2, dtype="float64", progress=False)
-    if phase == "whole":
-        result = pn.fit(arch, x, y, **run)
-    else:
-        result = pn.fit(arch, x, y, checkpointer=pn.Checkpointer(directory, every_steps=1),
-                        resume=phase == "resume", max_steps=3 if phase == "start" else None,
-                        **run)
-    print(result.state.step, params_digest(result.state.params))
-""")
-
-
-def child(tmp_path, phase, env_threads):
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": str(env_threads), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "ck"), phase],
-                          env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.split()
-
-
-def test_resume_under_another_thread_count_equals_the_uninterrupted_run(tmp_path):
-    assert child(tmp_path, "start", 1)[0] == "3"
-    resumed = child(tmp_path, "resume", 2)
-    whole = child(tmp_path, "whole", 2)
-    assert resumed == whole and resumed[0] == "8"
