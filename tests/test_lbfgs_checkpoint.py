@@ -81,6 +81,23 @@ def test_a_training_step_of_it_is_pure():
     assert new.step == 4 and new.opt_state.count == 4 and metrics.loss == new.opt_state.loss
 
 
+def test_a_step_that_leaves_nan_is_refused_and_the_state_before_kept():
+    real = pn.optim.lbfgs(history_size=3)
+
+    def poisoned(objective, params, state):
+        params, state, info = real.step(objective, params, state)
+        if state.count == 3:
+            params = pn.optim.apply_updates(params, pn.optim.flat.unflatten(
+                np.full(N_PARAMS, np.nan), params))
+        return params, state, info
+
+    run = dict(RUN, optimizer=pn.optim.ObjectiveOptimizer("lbfgs", real.hyperparams,
+                                                          real.init, poisoned))
+    with pytest.raises(pn.NonFiniteError, match="training diverged in step 3: the updated "
+                                                "parameters of layer 0 W holds NaN/inf"):
+        pn.fit(ARCH, *data(), **run)
+
+
 def test_the_history_reports_the_loss_where_each_iteration_ends(uninterrupted):
     state = uninterrupted.state
     assert uninterrupted.history.train_loss[-1] == state.opt_state.loss
@@ -201,3 +218,13 @@ def test_a_stop_nobody_made_is_refused(original, tmp_path):
     with pytest.raises(pn.CorruptCheckpointError, match="it stopped early, but early stopping "
                                                         "is off"):
         read_edited(original, tmp_path, lambda f: f.meta.update(stopped=True))
+
+
+def test_the_memory_estimate_counts_its_curvature_pairs():
+    from purenet.experiment.limits import PARAM_COPIES, training_memory
+
+    config = pn.RunConfig(ARCH, optimizer=pn.optim.lbfgs(history_size=10), batch_size=None,
+                          dtype="float64")
+    assert training_memory(config, 80, 2)["params"] == N_PARAMS * 8 * (PARAM_COPIES + 23)
+    adam = pn.RunConfig(ARCH, dtype="float64")
+    assert training_memory(adam, 80, 2)["params"] == N_PARAMS * 8 * (PARAM_COPIES + 2)

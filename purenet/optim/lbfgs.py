@@ -184,7 +184,9 @@ def lbfgs(learning_rate: float = 1.0, history_size: int = 100, tolerance_grad: f
         tolerance_change: stop once a step, or the loss's change, is below this.
         max_ls: evaluations of one line search after its first (PyTorch's max_ls).
         max_eval: stop once the run has evaluated the objective this often (None: no
-            bound); a line search is cut short to stay within it.
+            bound). A line search is cut short for it as PyTorch cuts it (to
+            ``max_eval - evals`` evaluations after its first), so the run's last one may
+            overshoot it by one.
 
     Returns:
         An ``ObjectiveOptimizer``: ``init(params) -> LbfgsState``, ``step(objective,
