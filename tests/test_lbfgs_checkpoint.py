@@ -74,11 +74,14 @@ def test_a_stopped_run_stays_stopped_when_given_more_epochs(tmp_path):
     assert again.state.step == done.state.step
 
 
-def test_a_training_step_of_it_is_pure():
+def test_a_training_step_of_it_is_pure_and_fits_own():
     config = pn.RunConfig(ARCH, **{k: v for k, v in RUN.items() if k != "progress"})
     state = pn.fit(config, *data(), max_steps=3, progress=False).state
     new, metrics = assert_pure(pn.train_step, state, pn.Batch(*data()), config)
     assert new.step == 4 and new.opt_state.count == 4 and metrics.loss == new.opt_state.loss
+    # fit evaluates in its engine's arrays, train_step in fresh ones: the same numbers
+    fitted = pn.fit(config, *data(), max_steps=4, progress=False).state
+    assert_records_equal((new.params, new.opt_state), (fitted.params, fitted.opt_state))
 
 
 def test_a_step_that_leaves_nan_is_refused_and_the_state_before_kept():

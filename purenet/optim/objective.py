@@ -23,6 +23,8 @@ from purenet.core import checks
 from purenet.core.records import Grads, Params
 
 # The objective an ObjectiveOptimizer takes: deterministic, pure, params -> (loss, grads).
+# A step copies what it keeps of each result before it evaluates again, so an objective may
+# hand out arrays it writes over at its next call (an engine's workspace, for speed).
 ObjectiveFn = Callable[[Params], tuple[float, Grads]]
 
 
