@@ -307,3 +307,33 @@ def test_its_config_round_trips_and_leaves_out_an_unset_max_eval():
 def test_bad_configs_are_refused_by_key(config, error, words):
     with pytest.raises(error, match=words):
         optim.from_config(config)
+
+
+# --- properties -----------------------------------------------------------------------------
+
+
+def test_every_step_of_a_convex_quadratic_decreases_it_sufficiently():
+    """Property: on random convex quadratics, from any start and first trial length, the
+    line search's step meets the Armijo condition (sufficient decrease)."""
+    pytest.importorskip("hypothesis")
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=40, deadline=None, derandomize=True)
+    @given(st.integers(0, 2**32 - 1), st.integers(2, 6), st.floats(1e-2, 1e2))
+    def check(seed, n, learning_rate):
+        rng = np.random.default_rng(seed)
+        root = rng.normal(size=(n, n))
+        A, b = root @ root.T + 0.1 * np.eye(n), rng.normal(size=n)
+        phi_of = lambda x: (lambda t, d: (0.5 * (x + t * d) @ A @ (x + t * d) - b @ (x + t * d),
+                                          A @ (x + t * d) - b))
+        x = rng.normal(size=n)
+        g = A @ x - b
+        d = -g
+        start = Trial(0.0, float(0.5 * x @ A @ x - b @ x), g, float(g @ d), -1)
+        phi = phi_of(x)
+        found = strong_wolfe(lambda t: phi(t, d), d, start, learning_rate).step
+        assert found.f <= start.f + 1e-4 * found.t * start.gtd + 1e-12 * abs(start.f)
+        assert found.f <= start.f
+
+    check()
