@@ -58,7 +58,8 @@ def _rows(record: Any, field: Any, value: tuple, path: str, arrays: list) -> dic
     return {"array": path, "rows": len(value)}
 
 
-_STORED = {VECTOR: _vector, ROWS: _rows, VALUES: lambda record, field, value, path, arrays: list(value)}
+_STORED = {VECTOR: _vector, ROWS: _rows,
+           VALUES: lambda record, field, value, path, arrays: list(value)}
 
 
 def state_arrays(state: TrainState) -> tuple[list[tuple[str, np.ndarray]], dict[str, Any]]:

@@ -203,8 +203,8 @@ def _lbfgs_problems(found: LbfgsState, config: RunConfig) -> list[str]:
                 f"{found.count} steps; expected at most one pair an iteration, one iteration "
                 "a step"]
     if (found.count == 0) != (found.evals == 0):
-        return [f"{where} counts {found.evals} evaluations in {found.count} steps; the first "
-                "step evaluates, so none exactly before any step"]
+        return [f"{where} counts {found.evals} evaluations in {found.count} steps; a run has "
+                "evaluated exactly when it has taken a step (the first evaluates at its start)"]
     if not all(0 < rho < 1 / MIN_CURVATURE for rho in found.rho) or not found.h_diag > 0 \
             or (pairs == 0 and found.h_diag != 1.0):
         return [f"{where} has rho {list(found.rho)[:5]} and h_diag {found.h_diag!r}; expected "
