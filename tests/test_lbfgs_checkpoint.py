@@ -6,9 +6,11 @@ checkpoint whose L-BFGS state was forged is refused, naming what is wrong
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
-from _hostile_files import craft
+from _hostile_files import craft, reseal_body
 
 import purenet as pn
 from purenet.checkpoint.format import read_checkpoint
@@ -215,6 +217,20 @@ def replace(name, value):
 def test_forged_lbfgs_arrays_are_refused(original, tmp_path, name, value, words):
     with pytest.raises(pn.CorruptCheckpointError, match=words):
         read_edited(original, tmp_path, replace(name, value))
+
+
+def test_a_format_1_file_naming_the_lbfgs_record_is_refused_by_upgrade(tmp_path):
+    """purenet 0.1 never wrote L-BFGS's state: a format 1 file naming it is not one of its."""
+    from purenet.checkpoint.upgrade import upgrade_checkpoint
+
+    source = os.path.join(os.path.dirname(__file__), "data", "v1-step-00000007.h5")
+
+    def rename(body):   # its chain's record, renamed in place (same length)
+        at = body.find(b"ChainState")
+        body[at:at + 10] = b"LbfgsState"
+    forged = reseal_body(source, str(tmp_path / "step-00000007.h5"), rename)
+    with pytest.raises(pn.CheckpointError, match="unknown optimizer state record 'LbfgsState'"):
+        upgrade_checkpoint(forged, dry_run=True)
 
 
 def test_a_stop_nobody_made_is_refused(original, tmp_path):
