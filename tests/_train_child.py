@@ -3,7 +3,7 @@ a directory, and report on stdout.
 
     python tests/_train_child.py DATA.npz CHECKPOINT_DIR [--resume] [--epochs N]
         [--every-steps K] [--keep K] [--max-steps N] [--pause-at POINT --pause-step N]
-        [--pieces]
+        [--optimizer lbfgs] [--pieces]
 
 ``--pieces`` trains with a user's own pieces (tests/_pieces.py): the swish activation in
 the middle layer and the clip_by_running_norm transform before Adam.
@@ -12,6 +12,8 @@ Prints ``started <step>`` after the first step of this process (the deferred-sig
 handlers are in place by then), then one JSON line at the end: ``{"done": step,
 "digest": ...}``, or ``{"interrupted": message, "step": step}`` and exit code 3 after
 SIGINT/SIGTERM. Children are started with one BLAS thread (tests/_checkpoint_common.py).
+
+``--optimizer lbfgs`` trains another fixed run instead: full-batch L-BFGS, no dropout.
 
 ``--pause-at`` stops the save of step N at one point of its protocol, prints ``paused
 POINT`` and sleeps, so that the parent can SIGKILL it exactly there: ``write`` (the temp
@@ -44,6 +46,17 @@ ARCH = [
     {"input_dim": 16, "output_dim": 16, "activation": "tanh"},
     {"input_dim": 16, "output_dim": 1, "activation": "sigmoid"},
 ]
+
+
+LBFGS_ARCH = [{**layer, "dropout": 0.0} for layer in ARCH]
+
+
+def run_settings(optimizer: str) -> dict:
+    if optimizer == "lbfgs":
+        return dict(architecture=LBFGS_ARCH, optimizer=optim.lbfgs(history_size=7),
+                    batch_size=None)
+    return dict(architecture=ARCH, optimizer=optim.adam(schedules.warmup_cosine_decay(
+                    2e-2, 30, 2000, end_value=1e-3)), batch_size=16)
 
 
 class SayStarted(pn.Callback):
@@ -147,6 +160,7 @@ def main() -> int:
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--pause-at", default=None)
     parser.add_argument("--pause-step", type=int, default=None)
+    parser.add_argument("--optimizer", choices=["adam", "lbfgs"], default="adam")
     parser.add_argument("--pieces", action="store_true")
     args = parser.parse_args()
     if args.pause_at:
@@ -157,17 +171,17 @@ def main() -> int:
         checkpointer = pn.Checkpointer(args.directory, every_steps=args.every_steps, keep=args.keep)
     else:   # only the final state (or the state at an interrupt)
         checkpointer = pn.Checkpointer(args.directory, every_epochs=10**9, keep=args.keep)
-    arch, optimizer = ARCH, optim.adam(schedules.warmup_cosine_decay(2e-2, 30, 2000,
-                                                                      end_value=1e-3))
+    settings = run_settings(args.optimizer)
     if args.pieces:
         from purenet.extend import import_pieces
 
         import_pieces([os.path.join(os.path.dirname(__file__), "_pieces.py")])
-        arch = [ARCH[0], {**ARCH[1], "activation": "swish"}, ARCH[2]]
-        optimizer = optim.chain(sys.modules["_pieces"].clip(1.5), optimizer)
+        settings["architecture"] = [ARCH[0], {**ARCH[1], "activation": "swish"}, ARCH[2]]
+        settings["optimizer"] = optim.chain(sys.modules["_pieces"].clip(1.5),
+                                            settings["optimizer"])
     try:
-        result = pn.fit(arch, x, y, optimizer=optimizer,
-                        epochs=args.epochs, batch_size=16, seed=7, dtype="float64", l2=1e-4,
+        result = pn.fit(settings.pop("architecture"), x, y, **settings,
+                        epochs=args.epochs, seed=7, dtype="float64", l2=1e-4,
                         checkpointer=checkpointer, resume=args.resume, callbacks=[SayStarted()],
                         max_steps=args.max_steps, progress=False)
     except pn.TrainingInterrupted as stop:

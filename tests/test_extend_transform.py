@@ -221,8 +221,8 @@ def test_a_checkpoint_holds_the_transform_state_and_names_it(pieces, tmp_path):
 
 
 @pytest.mark.parametrize("field, value, problem", [
-    ("mean_norm", "0.5", "/optimizer/states/0/mean_norm is '0.5'; expected a number"),
-    ("mean_norm", True, "/optimizer/states/0/mean_norm is True; expected a number"),
+    ("mean_norm", "0.5", "/optimizer/states/0/mean_norm is '0.5'; expected a finite number"),
+    ("mean_norm", True, "/optimizer/states/0/mean_norm is True; expected a finite number"),
     ("count", -1, "/optimizer/states/0/count is -1; expected an integer from 0"),
     ("peak", "/params", "/optimizer/states/0/peak is '/params'; expected the path of"),
 ])
@@ -294,3 +294,20 @@ def test_killed_runs_with_user_pieces_resume_and_rewind_bit_for_bit(pieces, tmp_
     step = 5 * (newest // 10) + 5
     want = pn.load_checkpoint(os.path.join(reference, f"step-{step:08d}.h5")).state
     assert_records_equal(pn.state_at(killed, step, x, y), want)
+
+
+def test_a_state_whose_number_went_non_finite_is_never_written(pieces, tmp_path):
+    import attrs as _attrs
+
+    from purenet.checkpoint.format import write_checkpoint
+
+    (x, y), _ = moons(200, 0)
+    config = _config(pieces.clip)
+    state = pn.fit(config, x, y, max_steps=3, progress=False).state
+    inner = _attrs.evolve(state.opt_state.states[0], mean_norm=float("inf"))
+    broken = _attrs.evolve(state, opt_state=_attrs.evolve(
+        state.opt_state, states=(inner, *state.opt_state.states[1:])))
+    path = tmp_path / "step-00000003.h5"
+    with pytest.raises(pn.CheckpointError, match="/optimizer/states/0/mean_norm holds NaN or inf"):
+        write_checkpoint(path, broken, config)
+    assert not path.exists()

@@ -1,7 +1,8 @@
 """Real processes, really stopped: a training child (tests/_train_child.py) is killed with
 SIGKILL at many random moments and resumed each time, or stopped with SIGTERM/SIGINT;
 every checkpoint left behind verifies, and resuming to the end gives the parameters of a
-run that was never interrupted, bit for bit.
+run that was never interrupted, bit for bit. The same holds for a full-batch L-BFGS run
+(``--optimizer lbfgs``): its curvature pairs and counters too.
 
 All children run with one BLAS thread (tests/_checkpoint_common.child_env), the reference
 run included, since BLAS results depend on the thread count.
@@ -131,6 +132,35 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(data, tmp_pa
     assert final["done"] == ref["done"] == int(end) and final["digest"] == ref["digest"]
     assert_same_run(directory, reference)
     assert temp_files(directory) == []   # Checkpointer.start removed the killed saves' temps
+
+
+LBFGS_KILLS = 8
+LBFGS_STEPS = 400   # where the L-BFGS runs end; the kills come long before
+
+
+def test_sigkill_of_lbfgs_mid_run_then_resume_equals_uninterrupted(data, tmp_path):
+    rng = random.Random(22)
+    directory, reference = str(tmp_path / "killed"), str(tmp_path / "reference")
+    run = ("--optimizer", "lbfgs", "--epochs", str(LBFGS_STEPS))
+    newest = 0
+    for _ in range(LBFGS_KILLS):
+        proc = spawn(data, directory, *run, "--resume", "--every-steps", "1")
+        wait_started(proc)
+        time.sleep(rng.uniform(0.0, 0.3))
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        found = pn.load_checkpoint(directory)
+        for name in step_files(directory):
+            read_checkpoint(os.path.join(directory, name))
+        assert LBFGS_STEPS > found.state.step >= newest
+        newest = found.state.step
+    print(f"\n{LBFGS_KILLS} SIGKILLs of L-BFGS, newest step before the final resume {newest}")
+    assert newest > 0
+    final = run_to_end(data, directory, *run, "--resume")
+    assert final == run_to_end(data, reference, *run)
+    assert_same_run(directory, reference)
+    assert pn.load_checkpoint(directory).state.opt_state.count == LBFGS_STEPS
 
 
 # --- SIGTERM and SIGINT ----------------------------------------------------------------

@@ -5,7 +5,8 @@ CheckpointError naming the file that no check left to chance; and every reader g
 same verdict (load, summarize/inspect, a directory's newest, upgrade, resume).
 
 The checkpoint is a run directory's (``purenet train``): it records its data and its
-experiment, chains clipping and Adam, and stops early with its best parameters."""
+experiment, chains clipping and Adam, and stops early with its best parameters; and the
+same problem's under full-batch L-BFGS, whose state is stored by kinds of its own."""
 
 from __future__ import annotations
 
@@ -81,15 +82,28 @@ def json_type(value: Any) -> str:
             list: "list", dict: "object"}[type(value)]
 
 
-@pytest.fixture(scope="module")
-def original(tmp_path_factory) -> str:
+# The same problem trained by full-batch L-BFGS: its state's fields have storage kinds of
+# their own (counters, numbers, a stop reason, flat vectors, stacked curvature pairs).
+LBFGS_EXPERIMENT = EXPERIMENT.replace("batch_size = 16", 'batch_size = "full"').replace(
+    'name = "adam"\nlearning_rate = 0.01\nclip_by_global_norm = 1.0',
+    'name = "lbfgs"\nhistory_size = 2').replace("epochs = 3", "epochs = 5").replace(
+    "every_steps = 5", "every_steps = 4")
+
+
+@pytest.fixture(scope="module", params=["adam", "lbfgs"])
+def original(request, tmp_path_factory) -> str:
     from purenet.experiment.config import load_experiment
     from purenet.experiment.runner import run_experiment
 
     root = tmp_path_factory.mktemp("prop")
-    (root / "prop.toml").write_text(EXPERIMENT)
+    text = EXPERIMENT if request.param == "adam" else LBFGS_EXPERIMENT
+    (root / "prop.toml").write_text(text)
     run_experiment(load_experiment(str(root / "prop.toml")), str(root / "run"), progress=False)
     files = sorted((root / "run" / "checkpoints").glob("step-*.h5"))
+    if request.param == "lbfgs":   # a full batch: every checkpoint falls between epochs
+        state = read_checkpoint(files[0]).state
+        assert state.step == 4 and len(state.opt_state.s) == 2
+        return str(files[0])
     middle = [f for f in files if read_checkpoint(f).state.batch_index][0]   # mid-epoch
     return str(middle)
 

@@ -1,5 +1,6 @@
 """The run owns its BLAS threads: fit applies RunConfig.threads for the run's duration only,
-and a run resumed under another OPENBLAS_NUM_THREADS gives the uninterrupted run's bits."""
+and a run resumed under another OPENBLAS_NUM_THREADS gives the uninterrupted run's bits
+(L-BFGS's too: full batch, its line searches and curvature pairs)."""
 
 import os
 import subprocess
@@ -58,15 +59,16 @@ CHILD = textwrap.dedent("""
     import numpy as np
     import purenet as pn
     from purenet.core.records import params_digest
-    directory, phase = sys.argv[1], sys.argv[2]
+    directory, phase, optimizer = sys.argv[1], sys.argv[2], sys.argv[3]
     rng = np.random.default_rng(0)
     x = rng.normal(size=(512, 256)).astype(np.float32)
     y = (x[:, :3].sum(axis=1) > 0).astype(int)
     arch = [{"input_dim": 256, "output_dim": 384, "activation": "relu"},
             {"input_dim": 384, "output_dim": 384, "activation": "tanh"},
             {"input_dim": 384, "output_dim": 1, "activation": "sigmoid"}]
-    run = dict(optimizer=pn.optim.adam(1e-3), epochs=2, batch_size=128, threads=2,
-               progress=False)
+    runs = {"adam": dict(optimizer=pn.optim.adam(1e-3), epochs=2, batch_size=128),
+            "lbfgs": dict(optimizer=pn.optim.lbfgs(history_size=5), epochs=8, batch_size=None)}
+    run = dict(runs[optimizer], threads=2, progress=False)   # 8 steps either way
     if phase == "whole":
         result = pn.fit(arch, x, y, **run)
     else:
@@ -77,18 +79,19 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def child(tmp_path, phase, env_threads):
+def child(tmp_path, phase, env_threads, optimizer="adam"):
     env = {**os.environ, "OPENBLAS_NUM_THREADS": str(env_threads), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "ck"), phase],
+    done = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "ck"), phase, optimizer],
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout.split()
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 @pytest.mark.parametrize("first, second", [(2, 1), (1, 2)])
 def test_resume_under_another_thread_count_equals_the_uninterrupted_run(tmp_path, first,
-                                                                        second):
-    assert child(tmp_path, "start", first)[0] == "3"
-    resumed = child(tmp_path, "resume", second)
-    whole = child(tmp_path, "whole", second)
+                                                                        second, optimizer):
+    assert child(tmp_path, "start", first, optimizer)[0] == "3"
+    resumed = child(tmp_path, "resume", second, optimizer)
+    whole = child(tmp_path, "whole", second, optimizer)
     assert resumed == whole and resumed[0] == "8"

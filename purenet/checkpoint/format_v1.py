@@ -37,6 +37,10 @@ from purenet.errors import CorruptCheckpointError, UnsupportedCheckpointError
 from purenet.optim.states import STATE_RECORDS
 from purenet.train.state import HISTORY_COLUMNS, EarlyStoppingState, EpochTotals, History, TrainState
 
+# The optimizer state records purenet 0.1 wrote; a format 1 file naming a later one (L-BFGS's)
+# cannot be one 0.1 wrote, and its fields' storage kinds are format 3's.
+V1_RECORDS = {name: cls for name, cls in STATE_RECORDS.items() if name != "LbfgsState"}
+
 
 def _array(group: h5py.Group, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
     dataset = group[name]
@@ -63,9 +67,9 @@ def _read_tree(group: h5py.Group, cls: type, architecture: Architecture):
 
 def _read_record(group: h5py.Group, architecture: Architecture, depth: int = 0) -> Any:
     name = group.attrs["record"]
-    if not STATE_RECORDS.is_builtin(name) or depth > 8:   # 0.1 had no user records
+    if name not in V1_RECORDS or depth > 8:
         raise UnsupportedCheckpointError(f"unknown optimizer state record {name!r}")
-    cls = STATE_RECORDS[name]
+    cls = V1_RECORDS[name]
     values = {}
     for field in attrs.fields(cls):
         if field.name in group.attrs:

@@ -21,7 +21,9 @@ from purenet.checkpoint import contract
 from purenet.checkpoint.contract import architecture
 from purenet.core.records import Dense, Grads, Params
 from purenet.errors import CorruptCheckpointError
-from purenet.optim.states import STATE_RECORDS, field_kinds
+from purenet.optim.lbfgs import STOP_REASONS
+from purenet.optim.states import (COUNT, NUMBER, REASON, RECORDS, ROWS, STATE_RECORDS, TREE,
+                                  VALUES, VECTOR, field_kinds)
 from purenet.train.config import RunConfig
 from purenet.train.state import HISTORY_COLUMNS, EarlyStoppingState, EpochTotals, History, TrainState
 
@@ -52,6 +54,7 @@ class StateReader:
         self.source, self.path = source, path
         self.layers_spec = config.architecture.layers
         self.architecture, self.dtype = config.architecture, config.np_dtype
+        self.size = config.architecture.parameter_count   # of a flat vector of the params
         self.read: set[str] = set()
 
     def array(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -80,20 +83,20 @@ class StateReader:
         contract.fields(data, ("record", *kinds), f"the optimizer state at {prefix}", self.path)
         values = {}
         for name, kind in kinds.items():
-            value, at = data[name], f"{prefix}/{name}"
-            if kind == "tree" and value == at:
-                values[name] = Grads(self.layers(at))
-            elif kind == "records" and isinstance(value, list):
-                values[name] = tuple(self.record(item, f"{at}/{i}", depth + 1)
-                                     for i, item in enumerate(value))
-            elif kind == "counter" and is_int(value) and 0 <= value < 2**63:
-                values[name] = value
-            elif kind == "number" and _is_number(value):
-                values[name] = float(value)
-            else:
-                raise CorruptCheckpointError(f"{self.path}: the optimizer state's {at} is "
-                                             f"{value!r:.80}; expected {_EXPECTED[kind]}")
+            at = f"{prefix}/{name}"
+            values[name] = self.stored(kind, data[name], at, depth)
         return cls(**values)
+
+    def stored(self, kind: str, value: Any, at: str, depth: int = 0) -> Any:
+        """The field at ``at`` of a state record, checked as its kind must be (trees of
+        the parameters' shapes, vectors as long as the flat parameters)."""
+        if kind == RECORDS and isinstance(value, list):
+            return tuple(self.record(item, f"{at}/{i}", depth + 1) for i, item in enumerate(value))
+        taken = _KINDS[kind](self, value, at)
+        if taken is _REFUSED:
+            raise CorruptCheckpointError(f"{self.path}: the optimizer state's {at} is "
+                                         f"{value!r:.80}; expected {_EXPECTED[kind]}")
+        return taken
 
     def history(self, epochs: int) -> History:
         """One row per finished epoch: 1-D float64 columns of ``epochs`` entries."""
@@ -107,16 +110,43 @@ class StateReader:
         return History(**{c: tuple(v) for c, v in columns.items()})
 
 
-_EXPECTED = {"tree": "the path of its arrays", "records": "a list of records",
-             "counter": "an integer from 0 to 2**63-1", "number": "a number"}
+_REFUSED: Any = object()
 
 
-def _is_number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float))
+def _finite(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) \
+        and math.isfinite(value)
+
+
+def _rows(reader: StateReader, value: Any, at: str) -> Any:
+    if not isinstance(value, dict) or set(value) != {"array", "rows"} \
+            or value["array"] != at or not is_int(value["rows"]) or value["rows"] < 0:
+        return _REFUSED
+    stacked = reader.array(at, (value["rows"], reader.size), reader.dtype)
+    return tuple(stacked)
+
+
+_KINDS = {
+    COUNT: lambda r, v, at: v if is_int(v) and 0 <= v < 2**63 else _REFUSED,
+    NUMBER: lambda r, v, at: float(v) if _finite(v) else _REFUSED,
+    REASON: lambda r, v, at: v if isinstance(v, str) and (v == "" or v in STOP_REASONS)
+    else _REFUSED,
+    VECTOR: lambda r, v, at: r.array(at, (r.size,), r.dtype) if v == at else _REFUSED,
+    ROWS: _rows,
+    VALUES: lambda r, v, at: tuple(map(float, v)) if isinstance(v, list)
+    and all(map(_finite, v)) else _REFUSED,
+    TREE: lambda r, v, at: Grads(r.layers(at)) if v == at else _REFUSED,
+    RECORDS: lambda r, v, at: _REFUSED,   # a list is read by StateReader.stored
+}
+_EXPECTED = {COUNT: "an integer from 0 to 2**63-1", NUMBER: "a finite number",
+             REASON: f"'' or one of {sorted(STOP_REASONS)}", VECTOR: "its own path",
+             ROWS: '{"array": its own path, "rows": an integer >= 0}',
+             VALUES: "a list of finite numbers", TREE: "the path of its arrays",
+             RECORDS: "a list of records"}
 
 
 def _number(value: Any, what: str, path: str) -> float:
-    if not _is_number(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise CorruptCheckpointError(f"{path}: {what} must be a number, the file holds "
                                      f"{value!r:.40}")
     return float(value)

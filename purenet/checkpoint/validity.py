@@ -20,6 +20,8 @@ import attrs
 import numpy as np
 
 from purenet.checkpoint.state_arrays import non_finite_arrays
+from purenet.optim.lbfgs import MIN_CURVATURE
+from purenet.optim.states import KIND, LbfgsState
 from purenet.errors import CorruptCheckpointError
 from purenet.optim.states import STATE_RECORDS
 from purenet.train.config import RunConfig
@@ -105,7 +107,7 @@ def _record_problems(found: Any, expected: Any, at: str, step: int) -> list[str]
         if field.name == "count" and counts_steps and value != step:
             problems.append(f"the optimizer state's {where} is {value}, but {step} updates "
                             "were made (one a step)")
-        elif isinstance(template, tuple):
+        elif isinstance(template, tuple) and KIND not in field.metadata:   # a chain's
             if len(value) != len(template):
                 problems.append(f"the optimizer state's {where} holds {len(value)} records; "
                                 f"this run's optimizer chains {len(template)}")
@@ -146,10 +148,16 @@ def _totals_problems(state: TrainState, config: RunConfig, data: Any) -> list[st
 
 
 def _early_problems(state: TrainState, config: RunConfig) -> list[str]:
-    """Early stopping's state as the run's history and settings make it."""
+    """Early stopping's state as the run's history and settings make it; a stop is early
+    stopping's or the optimizer's (``stopped`` in its state, L-BFGS's)."""
     early, rule = state.early_stopping, config.early_stopping
+    by_optimizer = bool(getattr(state.opt_state, "stopped", ""))
+    if by_optimizer and not state.stopped:
+        return [f"its optimizer state says it stopped ({state.opt_state.stopped}), but the "
+                "run went on"]
     if early is None or rule is None:
-        return ["it stopped early, but early stopping is off"] if state.stopped else []
+        return ["it stopped early, but early stopping is off"] \
+            if state.stopped and not by_optimizer else []
     initial = rule.initial().best
     if early.best_epoch < 0:
         if early.best != initial or early.best_params is not None:
@@ -167,18 +175,47 @@ def _early_problems(state: TrainState, config: RunConfig) -> list[str]:
         if early.wait > state.epoch - 1 - early.best_epoch:
             return [f"early_stopping.wait is {early.wait}, more than the epochs since its best "
                     f"({state.epoch - 1 - early.best_epoch})"]
-    if early.wait > rule.patience or (early.wait == rule.patience) != state.stopped:
+    stopped_early = early.wait == rule.patience
+    if early.wait > rule.patience or stopped_early and not state.stopped or (
+            state.stopped and not stopped_early and not by_optimizer):
         return [f"early_stopping.wait is {early.wait} of patience {rule.patience}, and the run "
                 f"{'stopped' if state.stopped else 'went on'}"]
     if state.stopped and state.batch_index:
         return ["it stopped early in the middle of an epoch"]
-    if state.stopped and rule.restore_best and early.best_params is not None and not all(
+    if stopped_early and rule.restore_best and early.best_params is not None and not all(
             np.array_equal(a, b) for layer, best in zip(state.params.layers,
                                                         early.best_params.layers)
             for a, b in ((layer.W, best.W), (layer.b, best.b))):
         return ["it stopped early with restore_best, but its parameters are not the best "
                 "epoch's"]
     return []
+
+
+def _lbfgs_problems(found: LbfgsState, config: RunConfig) -> list[str]:
+    """L-BFGS's memory and counters as its iterations can leave them."""
+    m, pairs = config.optimizer.hyperparams["history_size"], len(found.s)
+    where = "the optimizer state (L-BFGS)"
+    if len(found.y) != pairs or len(found.rho) != pairs:
+        return [f"{where} holds {pairs} steps s, {len(found.y)} gradient changes y and "
+                f"{len(found.rho)} rho; expected one of each per curvature pair"]
+    if pairs > m:
+        return [f"{where} holds {pairs} curvature pairs, more than the run's history_size {m}"]
+    if not found.iterations <= found.count or pairs > found.iterations:
+        return [f"{where} holds {pairs} pairs after {found.iterations} iterations in "
+                f"{found.count} steps; expected at most one pair an iteration, one iteration "
+                "a step"]
+    if (found.count == 0) != (found.evals == 0):
+        return [f"{where} counts {found.evals} evaluations in {found.count} steps; a run has "
+                "evaluated exactly when it has taken a step (the first evaluates at its start)"]
+    if not all(0 < rho < 1 / MIN_CURVATURE for rho in found.rho) or not found.h_diag > 0 \
+            or (pairs == 0 and found.h_diag != 1.0):
+        return [f"{where} has rho {list(found.rho)[:5]} and h_diag {found.h_diag!r}; expected "
+                f"each rho in (0, {1 / MIN_CURVATURE:g}) and h_diag > 0 (1.0 with no pairs)"]
+    return []
+
+
+# Rules of a state record beyond its kind and count, by record.
+_RECORD_RULES = {LbfgsState: _lbfgs_problems}
 
 
 def check_state(state: TrainState, config: RunConfig, path: str, data: Any = None) -> None:
@@ -196,6 +233,8 @@ def check_state(state: TrainState, config: RunConfig, path: str, data: Any = Non
     if not problems:   # the records below are the run's own kinds
         problems += _record_problems(state.opt_state, optimizer_template(config),
                                      "/optimizer", state.step)
+        rules = _RECORD_RULES.get(type(state.opt_state))
+        problems += rules(state.opt_state, config) if rules and not problems else []
         problems += _history_problems(state, config, data)
         problems += _totals_problems(state, config, data)
         problems += _early_problems(state, config)

@@ -39,7 +39,9 @@ MAX_JSON_DEPTH = 64
 # A line of a data file holds numbers of a few characters each.
 MAX_LINE_BYTES = 16 * MIB
 # Optimizer state per parameter (moments), by optimizer name; unknown names count 2.
-OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "rmsprop": 1, "adagrad": 1, "adam": 2, "adamw": 2}
+# L-BFGS keeps history_size pairs (s, y), and the gradient, the direction and a trial point.
+OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "rmsprop": 1, "adagrad": 1, "adam": 2, "adamw": 2,
+                   "lbfgs": lambda config: 2 * config["history_size"] + 3}
 # Copies of each parameter beyond the optimizer's: params, grads, updates, a checkpoint's
 # copy and early stopping's best params.
 PARAM_COPIES = 5
@@ -234,7 +236,9 @@ def training_memory(run: Any, n_samples: int, n_features: int) -> dict[str, int]
     which outweighs a training batch)."""
     arch = run.architecture
     itemsize = 8 if run.dtype == "float64" else 4
-    slots = OPTIMIZER_SLOTS.get(run.optimizer.config().get("name"), 2)
+    config = run.optimizer.config()
+    slots = OPTIMIZER_SLOTS.get(config.get("name"), 2)
+    slots = slots(config) if callable(slots) else slots
     widths = sum(l.output_dim for l in arch.layers) + arch.input_dim
     return {"params": parameter_count(arch) * itemsize * (PARAM_COPIES + slots),
             "data": n_samples * (n_features + arch.output_dim) * 8 * DATA_COPIES,

@@ -7,11 +7,13 @@ from typing import Any, Mapping, Sequence
 
 from purenet.core.checks import check, describe, one_of
 from purenet.errors import SettingError, SettingTypeError, UnknownKeyError
+from purenet.optim.lbfgs import OBJECTIVE_OPTIMIZERS
+from purenet.optim.objective import ObjectiveOptimizer
 from purenet.optim.optimizers import OPTIMIZERS, TRANSFORMS, Optimizer, chain
 from purenet.optim.schedules import schedule_from_config
 
 
-def from_config(config: Mapping[str, Any]) -> Optimizer:
+def from_config(config: Mapping[str, Any]) -> Optimizer | ObjectiveOptimizer:
     """The optimizer described by ``config``, the inverse of ``Optimizer.config()``.
 
     Also reads purenet 0.1's form (format_version 1 checkpoints): a constant learning rate
@@ -26,17 +28,21 @@ def from_config(config: Mapping[str, Any]) -> Optimizer:
     if not isinstance(config, Mapping):
         raise SettingTypeError((), f"an optimizer config must be a table (dict), got "
                                f"{describe(config)}")
-    names = [*OPTIMIZERS, *TRANSFORMS, "chain"]
+    names = [*OPTIMIZERS, *OBJECTIVE_OPTIMIZERS, *TRANSFORMS, "chain"]
     if "name" not in config:
         raise SettingError("name", f"is missing; expected one of {sorted(names)}")
     name = check("name", config["name"], one_of(names))
     if name == "chain":
         return _chain_from_config(config)
-    factory = {**OPTIMIZERS, **TRANSFORMS}[name]
+    factory = {**OPTIMIZERS, **OBJECTIVE_OPTIMIZERS, **TRANSFORMS}[name]
     signature = inspect.signature(factory).parameters
     flat = [t for t in TRANSFORMS if TRANSFORMS.is_builtin(t)] if name in OPTIMIZERS else []
     allowed = [*signature, *flat]
     for key in config:
+        if key in TRANSFORMS and name in OBJECTIVE_OPTIMIZERS:
+            raise UnknownKeyError((key,), f"cannot be used with {name}: its line search needs "
+                                  "the objective's own gradient, so it takes no gradient "
+                                  f"transforms; remove {key}")
         if key != "name" and key not in allowed:
             raise UnknownKeyError((key,), f"is not an argument of {name}; expected one of "
                                f"{sorted(allowed)}")

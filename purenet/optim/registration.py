@@ -4,8 +4,8 @@ A transform is a factory of hyperparameters that returns a pair of pure function
 ``init(params) -> state`` and ``update(grads, state, params) -> (updates, state)`` (a
 tuple, or anything with ``.init`` and ``.update``, as an ``optax.GradientTransformation``),
 whose state is a small frozen attrs record with fields of the kinds a checkpoint can hold
-(``purenet.optim.states.FIELD_KINDS``: ``int`` counters, ``float`` numbers, ``Grads``
-trees). ``register_transform`` checks it on a small network in float64 and float32 and
+(``purenet.optim.states.FIELD_KINDS``: ``int`` counters, finite ``float`` numbers,
+``Grads`` trees). ``register_transform`` checks it on a small network in float64 and float32 and
 returns a constructor that ``chain`` composes with the built-ins; experiment files and
 checkpoints name it, with its hyperparameters as plain data.
 """
@@ -13,6 +13,7 @@ checkpoints name it, with its hyperparameters as plain data.
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any, Callable, Mapping
 
 import attrs
@@ -21,10 +22,11 @@ import numpy as np
 from purenet.core.records import Architecture, Dense, Grads, LayerSpec, Params, tree_leaves
 from purenet.errors import SettingError
 from purenet.optim.optimizers import TRANSFORMS, Optimizer
-from purenet.optim.states import STATE_RECORDS, field_kinds
+from purenet.optim.states import COUNT, NUMBER, STATE_RECORDS, TREE, field_kinds
 
 # What a hyperparameter may be: what a TOML value and a checkpoint's JSON carry.
 _PLAIN = (bool, int, float, str)
+_USER_KINDS = {COUNT: int, NUMBER: float, TREE: Grads}   # what a user's state record holds
 _PROBE_LAYERS = (LayerSpec(3, 2, "relu"), LayerSpec(2, 1, "sigmoid"))
 
 
@@ -233,19 +235,22 @@ def _state_record(state: Any, params: Params, what: str) -> None:
         kinds = field_kinds(cls)
     except (TypeError, NameError) as error:
         raise SettingError(what, f"{error}") from None
-    if "records" in kinds.values():
-        raise SettingError(what, f"{cls.__name__} nests records; a transform's state holds "
-                           "int, float and Grads fields only")
+    odd = [f for f, kind in kinds.items() if kind not in _USER_KINDS]
+    if odd:
+        raise SettingError(what, f"{cls.__name__}.{odd[0]} is of a kind a user's state record "
+                           "cannot hold; its fields are int, float and Grads only")
     for field, kind in kinds.items():
         value = getattr(state, field)
-        expected = {"counter": int, "number": float, "tree": Grads}[kind]
-        if type(value) is not expected or (kind == "counter" and not 0 <= value < 2**63):
+        expected = _USER_KINDS[kind]
+        if type(value) is not expected or (kind == COUNT and not 0 <= value < 2**63) or (
+                kind == NUMBER and not math.isfinite(value)):
             raise SettingError(what, f"{cls.__name__}.{field} is {_described(value)}; its "
                                f"annotation asks for {expected.__name__}"
-                               + (" from 0 to 2**63-1" if kind == "counter" else "")
+                               + (" from 0 to 2**63-1" if kind == COUNT else "")
+                               + (", finite" if kind == NUMBER else "")
                                + (" (purenet.core.records.zeros_like(params) is one)"
-                                  if kind == "tree" else ""))
-        if kind == "tree":
+                                  if kind == TREE else ""))
+        if kind == TREE:
             _same_tree(value, params, f"{what}: {cls.__name__}.{field}")
 
 

@@ -21,7 +21,7 @@ from purenet.core.initializers import INITIALIZERS
 from purenet.core.losses import CLASSIFICATION_LOSSES, DEFAULT_LOSS, LOSSES, resolve_loss
 from purenet.core.records import DTYPES, Architecture, LayerSpec, as_architecture
 from purenet.errors import SettingError, SettingTypeError, UnknownKeyError
-from purenet.optim import Optimizer, adam, from_config
+from purenet.optim import ObjectiveOptimizer, Optimizer, adam, from_config
 from purenet.train.state import EarlyStopping
 
 # A field with this metadata may change when a run is continued (``epochs`` may grow); the
@@ -58,9 +58,27 @@ def _resolved_loss(value: str | None, config: "RunConfig") -> str:
 
 
 def _is_optimizer(instance: Any, attribute: Any, value: Any) -> None:
-    if not isinstance(value, Optimizer):
+    if not isinstance(value, (Optimizer, ObjectiveOptimizer)):
         raise SettingTypeError(attribute.name, "must come from purenet.optim (e.g. "
                                f"purenet.optim.adam(1e-3)), got {checks.describe(value)}")
+
+
+def _objective_problems(config: "RunConfig") -> None:
+    """An optimizer that takes the objective (lbfgs) searches along lines of one fixed
+    function: the whole training set, and no dropout (a mask per evaluation would make
+    each trial of the line search a different function)."""
+    name = config.optimizer.name
+    if config.batch_size is not None:
+        raise SettingError("batch_size", f'must be "full" with {name} (None in Python): it '
+                           "evaluates the objective on the whole training set, got "
+                           f"{config.batch_size}; set batch_size = \"full\", or pick a "
+                           "gradient optimizer (adam, sgd, ...) for mini-batches")
+    for i, layer in enumerate(config.architecture.layers):
+        if layer.dropout:
+            raise SettingError(("layers", i, "dropout"), f"must be 0 with {name}, got "
+                               f"{layer.dropout}: its line search needs the same objective "
+                               "at every evaluation; remove the dropout or pick a gradient "
+                               "optimizer")
 
 
 def _is_early_stopping(instance: Any, attribute: Any, value: Any) -> None:
@@ -110,7 +128,8 @@ class RunConfig:
 
     Attributes:
         architecture: the layers (an Architecture or the tutorial's list of dicts).
-        optimizer: from ``purenet.optim``, schedule and clipping included.
+        optimizer: from ``purenet.optim``, schedule and clipping included; ``lbfgs`` (an
+            ``ObjectiveOptimizer``) needs the full batch and no dropout.
         epochs: how many epochs the whole run lasts; may grow when a run is continued.
         batch_size: samples per step; None for the full batch.
         seed: decides the initial parameters, the data order and the dropout masks.
@@ -129,7 +148,8 @@ class RunConfig:
     """
 
     architecture: Architecture = attrs.field(converter=as_architecture)
-    optimizer: Optimizer = attrs.field(factory=adam, validator=_is_optimizer)
+    optimizer: Optimizer | ObjectiveOptimizer = attrs.field(factory=adam,
+                                                            validator=_is_optimizer)
     epochs: int = checks.field(_epochs_check, default=10, metadata={RESUMABLE: True})
     batch_size: int | None = checks.field(_batch_size_check, default=64)
     seed: int = checks.field(checks.integer(0, 2**63 - 1), default=0)
@@ -148,6 +168,8 @@ class RunConfig:
                                                                        takes_self=True))
 
     def __attrs_post_init__(self) -> None:
+        if isinstance(self.optimizer, ObjectiveOptimizer):
+            _objective_problems(self)
         if self.label_smoothing and self.loss not in CLASSIFICATION_LOSSES:
             raise SettingError("label_smoothing", f"only applies to {list(CLASSIFICATION_LOSSES)}"
                                f", and this run's loss is {self.loss!r}; set it to 0")
@@ -188,7 +210,7 @@ class RunConfig:
         return differences(comparable(self), comparable(other))
 
 
-def optimizer_text(optimizer: Optimizer) -> str:
+def optimizer_text(optimizer: Optimizer | ObjectiveOptimizer) -> str:
     """The optimizer as people name it: ``adam + clip_by_global_norm`` (not ``chain``), and a
     chain in its form as its transforms in order, ``clip_by_running_norm + adam``."""
     plain = optimizer.config()
@@ -236,7 +258,7 @@ def _architecture(value: Any, _: Any) -> Architecture:
         raise type(error)(error.path[1:], error.problem) from None
 
 
-def _optimizer(value: Any, _: Any) -> Optimizer:
+def _optimizer(value: Any, _: Any) -> Optimizer | ObjectiveOptimizer:
     if not isinstance(value, Mapping):
         raise SettingTypeError((), "must be a table with a name (e.g. name = \"adam\"), got "
                                f"{checks.describe(value)}")
@@ -256,8 +278,8 @@ def converter() -> Any:
     conv.register_structure_hook(Architecture, _architecture)
     conv.register_unstructure_hook(Architecture, Architecture.to_dicts)
     conv.register_unstructure_hook(LayerSpec, LayerSpec.to_dict)
-    conv.register_structure_hook(Optimizer, _optimizer)
-    conv.register_unstructure_hook(Optimizer, Optimizer.config)
+    conv.register_structure_hook(Optimizer | ObjectiveOptimizer, _optimizer)
+    conv.register_unstructure_hook(Optimizer | ObjectiveOptimizer, lambda o: o.config())
     renames = {field: override(rename=name) for field, name in PLAIN_NAMES.items()}
     conv.register_structure_hook(RunConfig, make_dict_structure_fn(
         RunConfig, conv, **renames, batch_size=override(struct_hook=_batch_size)))

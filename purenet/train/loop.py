@@ -74,7 +74,7 @@ def _end_epoch(state: TrainState, config: RunConfig, data: _Data) -> TrainState:
             params = early.best_params
     return attrs.evolve(state, epoch=state.epoch + 1, batch_index=0, totals=EpochTotals(),
                         history=state.history.append(**row), early_stopping=early,
-                        stopped=stopped, params=params)
+                        stopped=stopped or state.stopped, params=params)
 
 
 def _early_stopping(config: EarlyStopping, early: Any, value: float, epoch: int, params: Any):
