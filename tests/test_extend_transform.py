@@ -22,7 +22,7 @@ from _checkpoint_common import child_env, moons, script, step_files
 
 import purenet as pn
 from purenet import extend, optim
-from purenet.core.records import Grads, tree_map, zeros_like
+from purenet.core.records import Grads, tree_map
 from purenet.testing import assert_records_equal, assert_resumes_exactly
 
 from _hostile_files import Crafted, craft

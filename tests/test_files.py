@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 from _checkpoint_common import child_env
 from _sweep_common import write_experiment

@@ -11,7 +11,6 @@ same problem's under full-batch L-BFGS, whose state is stored by kinds of its ow
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 import shutil

@@ -110,7 +110,7 @@ def test_a_resume_of_another_experiment_leads_with_what_the_directory_holds(tmp_
     capsys.readouterr()
     assert train(path, "--run-dir", tmp_path / "run", "--resume") == 1
     lines = capsys.readouterr().err.splitlines()
-    assert f"holds the run of 'moons', not of 'other'" in lines[0]
+    assert "holds the run of 'moons', not of 'other'" in lines[0]
     assert 1 < len(lines) <= 12
     assert all(": this run has " in line for line in lines[1:] if "more:" not in line)
     assert lines[1].startswith("  layers")   # the most telling first

@@ -22,8 +22,7 @@ from typing import Any
 import purenet
 from purenet.checkpoint import sealed
 from purenet.checkpoint.read_v3 import plan, read_v3
-from purenet.errors import (CheckpointError, CorruptCheckpointError, NewerCheckpointError,
-                            NotACheckpointError, UnregisteredPieceError,
+from purenet.errors import (CheckpointError, CorruptCheckpointError, NotACheckpointError, UnregisteredPieceError,
                             UnsupportedCheckpointError)
 
 SECONDS = 10.0              # the child's time, plus one second per 50 MB of file

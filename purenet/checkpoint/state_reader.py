@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from typing import Any, Protocol
 
-import attrs
 import numpy as np
 
 from purenet.checkpoint import contract

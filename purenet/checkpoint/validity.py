@@ -27,7 +27,7 @@ from purenet.optim.states import STATE_RECORDS
 from purenet.train.config import RunConfig
 from purenet.train.data import batches_per_epoch, check_batch_size, progress_problems
 from purenet.train.loop import optimizer_template, state_mismatches
-from purenet.train.state import HISTORY_COLUMNS, MONITORS, TrainState
+from purenet.train.state import HISTORY_COLUMNS, TrainState
 
 MAX_PROBLEMS = 5
 

@@ -18,7 +18,6 @@ import numpy as np
 from purenet.core.records import Params
 from purenet.core.validate import check_x
 from purenet.errors import RunDirectoryError
-from purenet.experiment import limits
 from purenet.experiment.config import Experiment, load_experiment
 from purenet.experiment.rundir import (CHECKPOINTS, CONFIG, SCALER, check_written,
                                        config_mismatches, read_run_file, read_run_text)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import attrs
 import numpy as np
 
-from purenet.errors import MissingColumnError, RunDirectoryError
+from purenet.errors import MissingColumnError
 from purenet.experiment.datasets import Splits, declared_rows, split
 from purenet.experiment.scaler import Scaler
 from purenet.experiment.config import Experiment

@@ -1,40 +1,18 @@
-"""The optimizers' kernels and the one step that applies them.
-
-An optimizer with a kernel has ``update_into(grads, state, params, out, trees) -> new
-state``: the updates written into ``out``, arrays nothing else reads until it returns, one
-per entry of ``trees.leaves(...)`` (``purenet.core.workspace.Trees``: the leaves one by
-one, or each tree as one flat array when the engine made them all so); every tree of the
-new state from ``trees.new``, scratch from ``trees.scratch``; its arguments never written.
-Every operation is elementwise, so the numbers are the same either way. ``pure_update``
-makes the pure ``update`` of a kernel (fresh arrays); ``optimizer_step`` runs update and
-``apply_updates`` as one, in a workspace's arrays.
+"""The one step that applies an optimizer: ``optimizer_step`` runs ``update`` and
+``apply_updates`` as one, in a workspace's arrays, through the optimizer's kernel where it
+has one (the protocol is in ``purenet.optim.base``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any
 
 import numpy as np
 
 from purenet.core.records import Grads, Params, tree_leaves
 from purenet.core.workspace import FRESH, Trees, Workspace, state_trees
 
-if TYPE_CHECKING:   # annotations only: optimizers.py imports this module
-    from purenet.optim.optimizers import Optimizer
-
-Array = np.ndarray
-UpdateInto = Callable[[Grads, Any, "Params | None", list, Trees], Any]
-
-
-def pure_update(update_into: UpdateInto) -> Callable:
-    """The pure ``update`` of a kernel: fresh arrays for the updates and the new state."""
-    def update(grads: Grads, state: Any, params: Params | None = None):
-        trees = Trees(FRESH)
-        updates, out = trees.new(grads)
-        new_state = update_into(grads, state, params, out, trees)
-        return updates.record(), new_state
-
-    return update
+from purenet.optim.base import Optimizer
 
 
 def optimizer_step(optimizer: Optimizer, grads: Grads, state: Any, params: Params,

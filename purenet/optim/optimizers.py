@@ -14,86 +14,23 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-import attrs
 import numpy as np
 
 from purenet.core.checks import boolean, check, number
 from purenet.core.records import Grads, Params, tree_leaves, tree_map, zeros_like
 from purenet.core.registry import Registry
 from purenet.core.workspace import Trees
-from purenet.optim.kernel import UpdateInto, pure_update
-from purenet.optim.schedules import ScalarOrSchedule, as_schedule, constant
+from purenet.optim.base import Optimizer, UpdateInto, pure_update
+from purenet.optim.schedules import ScalarOrSchedule, as_schedule
 from purenet.optim.states import (AdagradState, AdamState, ChainState, EmptyState, MomentumState,
                                   RmspropState, SgdState)
 
 Array = np.ndarray
 
 
-# --- the optimizer record -------------------------------------------------------------
-
-
-@attrs.frozen(eq=False)
-class Optimizer:
-    """A named pair of pure functions, with the hyperparameters that made it.
-
-    Attributes:
-        name: the algorithm ("adam", "chain", ...).
-        hyperparams: plain data (floats, schedule configs, nested configs), stored in
-            checkpoints and compared on resume.
-        init: ``params -> state``.
-        update: ``(grads, state, params) -> (updates, state)``.
-        update_into: the kernel ``update`` is made of, writing into given arrays
-            (``purenet.optim.kernel``); None for an optimizer without one (``fit`` then
-            calls ``update``).
-    """
-
-    name: str
-    hyperparams: dict[str, Any]
-    init: Callable[[Params], Any]
-    update: Callable[[Grads, Any, Params | None], tuple[Grads, Any]]
-    update_into: UpdateInto | None = None
-
-    def config(self) -> dict[str, Any]:
-        """The optimizer as plain data (``from_config`` is the inverse).
-
-        The canonical flat form: ``{"name": "adam", "learning_rate": 0.001, "b1": 0.9, ...}``,
-        a schedule as its config dict, a constant learning rate as a float. A chain of
-        built-in gradient transforms, each at most once and in ``TRANSFORMS`` order, followed by one
-        optimizer is that optimizer's form plus one key per transform
-        (``"clip_by_global_norm": 1.0``); any other chain is
-        ``{"name": "chain", "transforms": [config, ...]}``.
-        """
-        if self.name != "chain":
-            return {"name": self.name, **{k: _plain(v) for k, v in self.hyperparams.items()}}
-        *transforms, last = self.hyperparams["transforms"] or [None]
-        names = [t.name for t in transforms]
-        if last is not None and last.name in OPTIMIZERS and all(map(TRANSFORMS.is_builtin, names)) \
-                and names == [n for n in TRANSFORMS if n in names]:
-            flat = last.config()
-            for t in transforms:
-                (flat[t.name],) = t.hyperparams.values()
-            return flat
-        return {"name": "chain", "transforms": [t.config() for t in self.hyperparams["transforms"]]}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, constant):
-        return float(value.value)
-    if hasattr(value, "config"):
-        return value.config()
-    return value
-
-
 def _check_rate(name: str, value: float, low: float = 0, high: float | None = None) -> float:
     # numpy scalars are numbers too (np.float32(0.9) is a fine b1); a str or bool is not.
     return float(check(name, value, number(low, high)))
-
-
-def _learning_rate(value: ScalarOrSchedule) -> Callable[[int], float]:
-    schedule = as_schedule(value)
-    if isinstance(schedule, constant):
-        _check_rate("learning_rate", schedule.value)
-    return schedule
 
 
 def apply_updates(params: Params, updates: Grads) -> Params:
@@ -112,7 +49,7 @@ def _optimizer(name: str, hyperparams: dict[str, Any], init: Callable,
 
 def sgd(learning_rate: ScalarOrSchedule) -> Optimizer:
     """Plain gradient descent: ``p <- p - lr * g``."""
-    lr = _learning_rate(learning_rate)
+    lr = as_schedule(learning_rate)
 
     def update_into(grads: Grads, state: SgdState, params: Params | None, out: list,
                     trees: Trees) -> SgdState:
@@ -128,7 +65,7 @@ def momentum(learning_rate: ScalarOrSchedule, momentum: float = 0.9,
              nesterov: bool = False) -> Optimizer:
     """Heavy-ball momentum (PyTorch SGD, dampening 0): ``buf <- momentum * buf + g``;
     ``p <- p - lr * buf``, or ``p <- p - lr * (g + momentum * buf)`` with ``nesterov``."""
-    lr = _learning_rate(learning_rate)
+    lr = as_schedule(learning_rate)
     beta = _check_rate("momentum", momentum, 0.0, 1.0)
     nesterov = bool(check("nesterov", nesterov, _boolean))
 
@@ -196,7 +133,7 @@ def adam(learning_rate: ScalarOrSchedule = 1e-3, b1: float = 0.9, b2: float = 0.
          eps: float = 1e-8) -> Optimizer:
     """Adam (Kingma & Ba, 2015), PyTorch's form: bias-corrected moments, ``eps`` added
     to the corrected ``sqrt(nu)``."""
-    lr = _learning_rate(learning_rate)
+    lr = as_schedule(learning_rate)
     b1, b2 = _check_rate("b1", b1, 0.0, 1.0), _check_rate("b2", b2, 0.0, 1.0)
     eps = _check_rate("eps", eps)
     return _optimizer("adam", {"learning_rate": lr, "b1": b1, "b2": b2, "eps": eps},
@@ -206,7 +143,7 @@ def adam(learning_rate: ScalarOrSchedule = 1e-3, b1: float = 0.9, b2: float = 0.
 def adamw(learning_rate: ScalarOrSchedule = 1e-3, b1: float = 0.9, b2: float = 0.999,
           eps: float = 1e-8, weight_decay: float = 0.01) -> Optimizer:
     """AdamW: Adam plus decoupled weight decay ``p <- p - lr * weight_decay * p``."""
-    lr = _learning_rate(learning_rate)
+    lr = as_schedule(learning_rate)
     b1, b2 = _check_rate("b1", b1, 0.0, 1.0), _check_rate("b2", b2, 0.0, 1.0)
     eps, wd = _check_rate("eps", eps), _check_rate("weight_decay", weight_decay)
     return _optimizer("adamw", {"learning_rate": lr, "b1": b1, "b2": b2, "eps": eps,
@@ -222,7 +159,7 @@ def rmsprop(learning_rate: ScalarOrSchedule = 1e-2, decay: float = 0.9,
             eps: float = 1e-8) -> Optimizer:
     """RMSprop (PyTorch's, ``decay`` is its ``alpha``):
     ``s <- decay * s + (1 - decay) * g^2``; ``p <- p - lr * g / (sqrt(s) + eps)``."""
-    lr = _learning_rate(learning_rate)
+    lr = as_schedule(learning_rate)
     decay, eps = _check_rate("decay", decay, 0.0, 1.0), _check_rate("eps", eps)
 
     def update(grads: Grads, state: RmspropState, params: Params | None = None):
@@ -237,7 +174,7 @@ def rmsprop(learning_rate: ScalarOrSchedule = 1e-2, decay: float = 0.9,
 
 def adagrad(learning_rate: ScalarOrSchedule = 1e-2, eps: float = 1e-10) -> Optimizer:
     """Adagrad (PyTorch's, no lr decay): ``s <- s + g^2``; ``p <- p - lr * g / (sqrt(s) + eps)``."""
-    lr = _learning_rate(learning_rate)
+    lr = as_schedule(learning_rate)
     eps = _check_rate("eps", eps)
 
     def update(grads: Grads, state: AdagradState, params: Params | None = None):

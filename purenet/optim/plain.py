@@ -1,4 +1,5 @@
-"""Optimizers from plain data: the inverse of ``Optimizer.config()``."""
+"""Optimizers as plain data and back: ``to_config`` (``Optimizer.config()``) and its
+inverse ``from_config``."""
 
 from __future__ import annotations
 
@@ -9,8 +10,42 @@ from purenet.core.checks import check, describe, one_of
 from purenet.errors import SettingError, SettingTypeError, UnknownKeyError
 from purenet.optim.lbfgs import OBJECTIVE_OPTIMIZERS
 from purenet.optim.objective import ObjectiveOptimizer
-from purenet.optim.optimizers import OPTIMIZERS, TRANSFORMS, Optimizer, chain
-from purenet.optim.schedules import schedule_from_config
+from purenet.optim.base import Optimizer
+from purenet.optim.optimizers import OPTIMIZERS, TRANSFORMS, chain
+from purenet.optim.schedules import constant, schedule_from_config
+
+
+def to_config(optimizer: Optimizer) -> dict[str, Any]:
+    """The optimizer as plain data (``from_config`` is the inverse).
+
+    The canonical flat form: ``{"name": "adam", "learning_rate": 0.001, "b1": 0.9, ...}``,
+    a schedule as its config dict, a constant learning rate as a float. A chain of
+    built-in gradient transforms, each at most once and in ``TRANSFORMS`` order, followed by
+    one optimizer is that optimizer's form plus one key per transform
+    (``"clip_by_global_norm": 1.0``); any other chain is
+    ``{"name": "chain", "transforms": [config, ...]}``.
+    """
+    if optimizer.name != "chain":
+        return {"name": optimizer.name,
+                **{k: _plain(v) for k, v in optimizer.hyperparams.items()}}
+    *transforms, last = optimizer.hyperparams["transforms"] or [None]
+    names = [t.name for t in transforms]
+    if last is not None and last.name in OPTIMIZERS and all(map(TRANSFORMS.is_builtin, names)) \
+            and names == [n for n in TRANSFORMS if n in names]:
+        flat = to_config(last)
+        for t in transforms:
+            (flat[t.name],) = t.hyperparams.values()
+        return flat
+    return {"name": "chain",
+            "transforms": [to_config(t) for t in optimizer.hyperparams["transforms"]]}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, constant):
+        return float(value.value)
+    if hasattr(value, "config"):
+        return value.config()
+    return value
 
 
 def from_config(config: Mapping[str, Any]) -> Optimizer | ObjectiveOptimizer:

@@ -21,7 +21,8 @@ import numpy as np
 
 from purenet.core.records import Architecture, Dense, Grads, LayerSpec, Params, tree_leaves
 from purenet.errors import SettingError
-from purenet.optim.optimizers import TRANSFORMS, Optimizer
+from purenet.optim.base import Optimizer
+from purenet.optim.optimizers import TRANSFORMS
 from purenet.optim.states import COUNT, NUMBER, STATE_RECORDS, TREE, field_kinds
 
 # What a hyperparameter may be: what a TOML value and a checkpoint's JSON carry.
