@@ -18,21 +18,9 @@ from purenet import extend
 from purenet.testing import check_grads
 
 from _hostile_files import Crafted, craft
+from conftest import PIECES_FILE
 
-HERE = os.path.dirname(__file__)
-PIECES_FILE = os.path.join(HERE, "_pieces.py")
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-
-
-@pytest.fixture
-def pieces():
-    """tests/_pieces.py registered for one test, forgotten after it."""
-    extend.import_pieces([PIECES_FILE])
-    yield sys.modules["_pieces"]
-    for kind, name in sys.modules["_pieces"].PIECES:
-        extend.unregister(kind, name)
-    extend.IMPORTED.remove(PIECES_FILE)
-    del sys.modules["_pieces"]
 
 
 @pytest.fixture

@@ -27,19 +27,6 @@ from purenet.testing import assert_records_equal, assert_resumes_exactly
 
 from _hostile_files import Crafted, craft
 
-HERE = os.path.dirname(__file__)
-PIECES_FILE = os.path.join(HERE, "_pieces.py")
-
-
-@pytest.fixture
-def pieces():
-    """tests/_pieces.py registered for one test, forgotten after it."""
-    extend.import_pieces([PIECES_FILE])
-    yield sys.modules["_pieces"]
-    for kind, name in sys.modules["_pieces"].PIECES:
-        extend.unregister(kind, name)
-    extend.IMPORTED.remove(PIECES_FILE)
-    del sys.modules["_pieces"]
 
 
 @pytest.fixture

@@ -90,26 +90,14 @@ def test_a_trial_that_fails_is_reported_and_the_others_finish(tmp_path, client):
     assert outcomes[1].summary is None and "NonFiniteError" in outcomes[1].error
 
 
-def test_workers_register_the_pieces_this_process_imported(tmp_path, client):
-    import sys
-
-    from purenet import extend
-
-    pieces = os.path.join(os.path.dirname(__file__), "_pieces.py")
-    extend.import_pieces([pieces])
-    try:
-        path = write_experiment(tmp_path, epochs=3, sweep='[sweep]\nseed = [0, 1]\n')
-        with open(path) as fh:
-            text = fh.read().replace('activation = "relu"', 'activation = "swish"')
-        with open(path, "w") as fh:
-            fh.write(text)
-        report = run_sweep(path, sweep_dir=tmp_path / "runs" / "swish", client=client)
-        assert not report.failures, [o.error for o in report.outcomes]
-        assert all(o.trained for o in report.outcomes)
-        with open(tmp_path / "runs" / "swish" / report.outcomes[0].trial.id / "config.toml") as fh:
-            assert '"swish"' in fh.read()
-    finally:
-        for kind, name in sys.modules["_pieces"].PIECES:
-            extend.unregister(kind, name)
-        extend.IMPORTED.remove(pieces)
-        del sys.modules["_pieces"]
+def test_workers_register_the_pieces_this_process_imported(tmp_path, client, pieces):
+    path = write_experiment(tmp_path, epochs=3, sweep='[sweep]\nseed = [0, 1]\n')
+    with open(path) as fh:
+        text = fh.read().replace('activation = "relu"', 'activation = "swish"')
+    with open(path, "w") as fh:
+        fh.write(text)
+    report = run_sweep(path, sweep_dir=tmp_path / "runs" / "swish", client=client)
+    assert not report.failures, [o.error for o in report.outcomes]
+    assert all(o.trained for o in report.outcomes)
+    with open(tmp_path / "runs" / "swish" / report.outcomes[0].trial.id / "config.toml") as fh:
+        assert '"swish"' in fh.read()
