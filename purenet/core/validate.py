@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from purenet.core.losses import target_kind
 from purenet.core.records import Architecture
 
 Array = np.ndarray
@@ -87,9 +88,10 @@ def check_targets(y: Any, n_samples: int, loss: str, architecture: Architecture,
             + (" or class ids of shape (n_samples,)" if loss == "categorical_crossentropy" else "")
         )
     y = np.asarray(y, dtype=dtype)
-    if loss == "binary_crossentropy":
-        _check_binary(y)
-    elif loss == "categorical_crossentropy":
+    kind = target_kind(loss)
+    if kind == "binary":
+        _check_binary(y, loss)
+    elif kind == "categorical":
         _check_distributions(y)
     return y
 
@@ -108,11 +110,11 @@ def _class_ids(y: Array, n_classes: int) -> Array:
     return y.astype(np.intp)
 
 
-def _check_binary(y: Array) -> None:
+def _check_binary(y: Array, loss: str) -> None:
     bad = y[(y != 0) & (y != 1)]
     if bad.size:
         raise ValueError(
-            f"binary_crossentropy needs labels 0 or 1, got {bad[0].item()!r}; encode the classes "
+            f"{loss} needs labels 0 or 1, got {bad[0].item()!r}; encode the classes "
             "as 0/1, or use a softmax output for more than two classes"
         )
 

@@ -17,7 +17,7 @@ import attrs
 import numpy as np
 
 from purenet.core import checks
-from purenet.core.losses import normalised_weights
+from purenet.core.losses import normalised_weights, target_kind
 from purenet.core.network import init_params
 from purenet.core.records import Architecture, Dense, Params
 from purenet.core.validate import check_targets, check_x
@@ -124,7 +124,7 @@ def smooth_labels(y: Array, config: RunConfig) -> Array:
     k = config.architecture.output_dim
     if y.ndim == 1:   # class ids of a softmax output, as one-hot rows
         y = np.eye(k, dtype=config.np_dtype)[y]
-    if config.loss == "binary_crossentropy":
+    if target_kind(config.loss) == "binary":
         k = 2
     amount = config.label_smoothing
     return y * config.np_dtype.type(1 - amount) + config.np_dtype.type(amount / k)

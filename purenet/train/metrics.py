@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from purenet.core.losses import CLASSIFICATION_LOSSES, resolve_loss
+from purenet.core.losses import CLASSIFICATION_LOSSES, resolve_loss, target_kind
 from purenet.core.network import objective
 from purenet.core.records import Params
 from purenet.core.validate import check_targets, check_x
@@ -18,11 +18,12 @@ Array = np.ndarray
 def count_correct(loss: str, A: Array, y: Array, weights: Array | None = None) -> float:
     """Correctly classified samples in a batch (0.0 for regression losses); with
     ``weights``, each sample counts as its weight."""
-    if loss == "categorical_crossentropy":
+    kind = target_kind(loss)
+    if kind == "categorical":
         labels = y if y.ndim == 1 else y.argmax(axis=1)
         hits = A.argmax(axis=1) == labels
         return float(np.count_nonzero(hits) if weights is None else weights @ hits)
-    if loss == "binary_crossentropy":
+    if kind == "binary":
         hits = (A > 0.5) == (y > 0.5)
         count = np.count_nonzero(hits) if weights is None else weights @ hits.sum(axis=1)
         return float(count) / A.shape[1]
