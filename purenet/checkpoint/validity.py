@@ -162,7 +162,8 @@ def _early_problems(state: TrainState, config: RunConfig) -> list[str]:
             return [f"early_stopping {'lacks' if rule.restore_best else 'holds'} the best "
                     "epoch's parameters, and the run's restore_best is "
                     f"{str(rule.restore_best).lower()}"]
-        if early.wait > state.epoch - 1 - early.best_epoch:
+        # Under scikit-learn's rule the best moves without resetting the wait.
+        if rule.rule == "min_delta" and early.wait > state.epoch - 1 - early.best_epoch:
             return [f"early_stopping.wait is {early.wait}, more than the epochs since its best "
                     f"({state.epoch - 1 - early.best_epoch})"]
     if early.wait > rule.patience or (early.wait == rule.patience) != state.stopped:

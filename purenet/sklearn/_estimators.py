@@ -106,29 +106,54 @@ class PureNetClassifier(ClassifierMixin, PureNetBase):
     _data_checks = {"multi_output": True}
 
     def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
-                 layers: Any = None, dropout: float = 0.0, optimizer: str = "adam",
-                 learning_rate_init: float = 0.001, schedule: Any = None,
-                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
-                 momentum: float = 0.9, nesterovs_momentum: bool = True,
-                 optimizer_params: dict | None = None, alpha: float = 0.0001,
-                 batch_size: Any = "auto", max_iter: int = 200, shuffle: bool = True,
-                 tol: float = 1e-4, n_iter_no_change: int | None = 10,
-                 early_stopping: bool = False, validation_fraction: float = 0.1,
-                 random_state: int | None = None, warm_start: bool = False,
-                 init: str = "glorot_uniform", dtype: str = "float32", threads: int | None = None,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: Any = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: Any = None, tol: float = 1e-4, verbose: bool = False,
+                 warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: Any = 10,
+                 max_fun: int = 15000, layers: Any = None, dropout: float = 0.0,
+                 optimizer: str | None = None, schedule: Any = None,
+                 optimizer_params: dict | None = None, init: str = "glorot_uniform",
+                 dtype: str | None = None, threads: int | None = None,
                  checkpoint_dir: Any = None, checkpoint_every: int = 10,
-                 verbose: bool = False, class_weight: Any = None) -> None:
-        self.hidden_layer_sizes, self.activation, self.layers = hidden_layer_sizes, activation, layers
-        self.dropout, self.optimizer, self.learning_rate_init = dropout, optimizer, learning_rate_init
-        self.schedule, self.beta_1, self.beta_2, self.epsilon = schedule, beta_1, beta_2, epsilon
-        self.momentum, self.nesterovs_momentum = momentum, nesterovs_momentum
-        self.optimizer_params, self.alpha, self.batch_size = optimizer_params, alpha, batch_size
-        self.max_iter, self.shuffle, self.tol = max_iter, shuffle, tol
-        self.n_iter_no_change, self.early_stopping = n_iter_no_change, early_stopping
-        self.validation_fraction, self.random_state = validation_fraction, random_state
-        self.warm_start, self.init, self.dtype, self.threads = warm_start, init, dtype, threads
-        self.checkpoint_dir, self.checkpoint_every = checkpoint_dir, checkpoint_every
-        self.verbose, self.class_weight = verbose, class_weight
+                 class_weight: Any = None) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.layers = layers
+        self.dropout = dropout
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.optimizer_params = optimizer_params
+        self.init = init
+        self.dtype = dtype
+        self.threads = threads
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.class_weight = class_weight
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "PureNetClassifier":
         """Train on ``X`` (n_samples, n_features) and labels ``y`` (n_samples,) or a 0/1
@@ -158,7 +183,7 @@ class PureNetClassifier(ClassifierMixin, PureNetBase):
         """(n_samples, n_classes) probabilities in ``classes_`` order; per-label
         probabilities (n_samples, n_labels) for multi-label."""
         x = self._predict_input(X)
-        return self.model_.predict_proba(x)
+        return self._in_fit_dtype(self.model_.predict_proba(x))
 
     def predict_log_proba(self, X: Any) -> Array:
         return np.log(self.predict_proba(X))
@@ -221,30 +246,53 @@ class PureNetRegressor(RegressorMixin, PureNetBase):
     """ + PARAMETERS
 
     def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
-                 loss: str = "squared_error", layers: Any = None, dropout: float = 0.0,
-                 optimizer: str = "adam", learning_rate_init: float = 0.001,
-                 schedule: Any = None, beta_1: float = 0.9, beta_2: float = 0.999,
-                 epsilon: float = 1e-8, momentum: float = 0.9, nesterovs_momentum: bool = True,
-                 optimizer_params: dict | None = None, alpha: float = 0.0001,
-                 batch_size: Any = "auto", max_iter: int = 200, shuffle: bool = True,
-                 tol: float = 1e-4, n_iter_no_change: int | None = 10,
+                 loss: str = "squared_error", solver: str = "adam", alpha: float = 0.0001,
+                 batch_size: Any = "auto", learning_rate: str = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5,
+                 max_iter: int = 200, shuffle: bool = True, random_state: Any = None,
+                 tol: float = 1e-4, verbose: bool = False, warm_start: bool = False,
+                 momentum: float = 0.9, nesterovs_momentum: bool = True,
                  early_stopping: bool = False, validation_fraction: float = 0.1,
-                 random_state: int | None = None, warm_start: bool = False,
-                 init: str = "glorot_uniform", dtype: str = "float32", threads: int | None = None,
-                 checkpoint_dir: Any = None, checkpoint_every: int = 10,
-                 verbose: bool = False) -> None:
-        self.hidden_layer_sizes, self.activation, self.loss = hidden_layer_sizes, activation, loss
-        self.layers, self.dropout, self.optimizer = layers, dropout, optimizer
-        self.learning_rate_init, self.schedule = learning_rate_init, schedule
-        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
-        self.momentum, self.nesterovs_momentum = momentum, nesterovs_momentum
-        self.optimizer_params, self.alpha, self.batch_size = optimizer_params, alpha, batch_size
-        self.max_iter, self.shuffle, self.tol = max_iter, shuffle, tol
-        self.n_iter_no_change, self.early_stopping = n_iter_no_change, early_stopping
-        self.validation_fraction, self.random_state = validation_fraction, random_state
-        self.warm_start, self.init, self.dtype, self.threads = warm_start, init, dtype, threads
-        self.checkpoint_dir, self.checkpoint_every = checkpoint_dir, checkpoint_every
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+                 n_iter_no_change: Any = 10, max_fun: int = 15000, layers: Any = None,
+                 dropout: float = 0.0, optimizer: str | None = None, schedule: Any = None,
+                 optimizer_params: dict | None = None, init: str = "glorot_uniform",
+                 dtype: str | None = None, threads: int | None = None,
+                 checkpoint_dir: Any = None, checkpoint_every: int = 10) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.loss = loss
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
         self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.layers = layers
+        self.dropout = dropout
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.optimizer_params = optimizer_params
+        self.init = init
+        self.dtype = dtype
+        self.threads = threads
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
 
     _data_checks = {"multi_output": True, "y_numeric": True}
 
@@ -258,9 +306,10 @@ class PureNetRegressor(RegressorMixin, PureNetBase):
         return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X: Any) -> Array:
-        """(n_samples,) for one output, else (n_samples, n_outputs)."""
+        """(n_samples,) for one output, else (n_samples, n_outputs), in the dtype of the
+        fitted parameters."""
         x = self._predict_input(X)
-        return self.model_.predict(x)
+        return self._in_fit_dtype(self.model_.predict(x))
 
     def _targets(self, y: Any, continuing: bool, classes: Any) -> Targets:
         targets = regressor_targets(y, self.loss)
@@ -276,6 +325,13 @@ class PureNetRegressor(RegressorMixin, PureNetBase):
     @staticmethod
     def _labels_of(y: Array) -> Array:
         return y[:, 0] if y.shape[1] == 1 else y
+
+    @staticmethod
+    def _watched_tol(tol: float, y_val: Array) -> float:
+        # Early stopping watches the validation loss, half the squared error summed over
+        # outputs; a gain of tol in R^2 (MLPRegressor's score) is a loss gain of tol times
+        # half the summed target variances: exact for one output, without the L2 term.
+        return tol * float(np.var(y_val, axis=0).sum()) / 2
 
     @staticmethod
     def _score_function(truth: Array, predicted: Array, weights: Array | None) -> float:

@@ -78,11 +78,11 @@ def _end_epoch(state: TrainState, config: RunConfig, data: _Data) -> TrainState:
 
 
 def _early_stopping(config: EarlyStopping, early: Any, value: float, epoch: int, params: Any):
-    if config.improved(value, early.best):
-        best_params = params if config.restore_best else None
-        return attrs.evolve(early, best=value, best_epoch=epoch, wait=0,
-                            best_params=best_params), False
-    early = attrs.evolve(early, wait=early.wait + 1)
+    moves, resets = config.judge(value, early.best)
+    if moves:
+        early = attrs.evolve(early, best=value, best_epoch=epoch,
+                             best_params=params if config.restore_best else None)
+    early = attrs.evolve(early, wait=0 if resets else early.wait + 1)
     return early, early.wait >= config.patience
 
 

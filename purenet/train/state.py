@@ -53,20 +53,46 @@ class EpochTotals:
     samples: int = 0
 
 
+def _min_delta_rule(gain: float, min_delta: float) -> tuple[bool, bool]:
+    # Keras's rule: only a gain larger than min_delta counts, for the best and the wait.
+    improved = gain > min_delta
+    return improved, improved
+
+
+def _sklearn_rule(gain: float, tol: float) -> tuple[bool, bool]:
+    # MLPClassifier's rule: the best (and its parameters) moves on any gain, the count of
+    # epochs without improvement resets only on a gain of at least tol. A NaN gain (a
+    # diverged epoch) resets the count, as scikit-learn's comparisons do.
+    return gain > 0, not gain < tol
+
+
+# rule name -> (gain, threshold) -> (the best moves, the wait resets)
+STOPPING_RULES = {"min_delta": _min_delta_rule, "sklearn": _sklearn_rule}
+
+
 @attrs.frozen
 class EarlyStopping:
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
-    epochs; with ``restore_best``, end with the parameters of the best epoch."""
+    epochs; with ``restore_best``, end with the parameters of the best epoch.
+
+    ``rule="sklearn"`` is MLPClassifier's: the best value and parameters follow any gain,
+    while the wait resets only on a gain of at least ``min_delta`` (its ``tol``)."""
 
     monitor: str = attrs.field(default="val_loss", validator=checks.one_of(MONITORS))
     patience: int = checks.field(checks.integer(1), default=5)
     min_delta: float = checks.field(checks.number(0), default=0.0)
     restore_best: bool = attrs.field(default=True, validator=checks.boolean)
+    rule: str = attrs.field(default="min_delta", validator=checks.one_of(STOPPING_RULES))
 
     def improved(self, value: float, best: float) -> bool:
-        if MONITORS[self.monitor] == "min":
-            return value < best - self.min_delta
-        return value > best + self.min_delta
+        return self.judge(value, best)[0]
+
+    def judge(self, value: float, best: float) -> tuple[bool, bool]:
+        """``(the best moves to value, the wait resets)`` after an epoch scoring ``value``."""
+        gain = best - value if MONITORS[self.monitor] == "min" else value - best
+        if math.isinf(best):   # the first epoch: inf - inf would make NaN
+            gain = math.inf if math.isfinite(value) else math.nan
+        return STOPPING_RULES[self.rule](gain, self.min_delta)
 
     def initial(self) -> "EarlyStoppingState":
         worst = math.inf if MONITORS[self.monitor] == "min" else -math.inf
