@@ -238,8 +238,9 @@ class PureNetBase(BaseEstimator):
         self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
         self.best_loss_ = None if self.early_stopping else (
             early.best if early is not None else min(self.loss_curve_, default=None))
+        # n_iter_no_change=None (a purenet extra) asks for max_iter epochs: no warning.
         if not run.incremental and self.n_iter_ == settings.max_iter(self.max_iter) \
-                and not state.stopped:
+                and not state.stopped and self.n_iter_no_change is not None:
             warnings.warn(NO_CONVERGENCE.format(self.max_iter), ConvergenceWarning)
         if report.score is None:
             self.validation_scores_ = self.best_validation_score_ = None
