@@ -336,9 +336,13 @@ def test_alpha_is_mlp_alpha_over_the_batch_size():
 
 @pytest.mark.parametrize("setting, message", [
     ({"activation": "relux"}, "activation='relux' is unknown"),
-    ({"optimizer": "lbfgs"}, "optimizer='lbfgs' is unknown"),
+    ({"solver": "lbfgs"}, "solver 'lbfgs' is not available in this purenet yet"),
+    ({"solver": "newton"}, r"solver='newton' is unknown; expected one of \['adagrad'"),
+    ({"optimizer": "newton"}, r"solver='newton' is unknown"),
+    ({"solver": "sgd", "learning_rate": "cyclic"}, "learning_rate='cyclic' is unknown"),
+    ({"max_fun": 0}, "max_fun must be an int >= 1"),
     ({"hidden_layer_sizes": (10, 0)}, "hidden_layer_sizes must be an int >= 1"),
-    ({"random_state": np.random.RandomState(0)}, "random_state must be None or an int"),
+    ({"random_state": "0"}, "random_state must be None, an int in"),
     ({"batch_size": 0}, "batch_size must be"),
     ({"max_iter": 0}, "max_iter must be an int >= 1"),
     ({"validation_fraction": 1.5, "early_stopping": True}, "validation_fraction must be in"),
@@ -348,7 +352,9 @@ def test_alpha_is_mlp_alpha_over_the_batch_size():
     ({"optimizer_params": {"b1": 0.5}}, r"optimizer_params \['b1'\] are not arguments"),
     ({"schedule": {"schedule": "cosine"}}, "schedule: schedule is unknown"),
     ({"dtype": "float16"}, "dtype"),
-    ({"loss": "poisson"}, "loss='poisson' is unknown"),
+    ({"loss": "gamma"}, "loss='gamma' is unknown"),
+    ({"loss": "poisson"}, "loss='poisson' needs y >= 0"),
+    ({"early_stopping": True, "validation_fraction": 0.01}, "The validation set is too small"),
     ({"random_state": None, "checkpoint_dir": "unused"}, "checkpoint_dir needs an int"),
 ])
 def test_bad_settings_are_named(setting, message):
