@@ -95,9 +95,6 @@ class PureNetBase(BaseEstimator):
         arch = settings.architecture(params, X.shape[1], targets.n_outputs, targets.output)
         early = None if incremental else settings.stopping(
             params, self._monitor if self.early_stopping else "train_loss")
-        if early is not None and validation is not None:
-            early = attrs.evolve(early, min_delta=self._watched_tol(early.min_delta,
-                                                                    validation[1]))
         state = self._state if continuing else None
         epochs = (0 if state is None else state.epoch) + (
             1 if incremental else settings.max_iter(self.max_iter))
@@ -107,11 +104,6 @@ class PureNetBase(BaseEstimator):
                          _continued(state, config), targets, incremental))
         return self
 
-    @staticmethod
-    def _watched_tol(tol: float, y_val: Array) -> float:
-        """``tol`` on the scale of what early stopping watches (a subclass's hook)."""
-        return tol
-
     def _split(self, X: Array, targets: Targets, weights: Array | None
                ) -> tuple[tuple, tuple | None]:
         """``(train, validation)``, each ``(x, y, weights)``; validation None unless
@@ -120,16 +112,17 @@ class PureNetBase(BaseEstimator):
         if not self.early_stopping:
             return (X, targets.y, weights), None
         strata = targets.strata
+        n_val = math.ceil(self.validation_fraction * X.shape[0])   # train_test_split's
+        if n_val < 2:
+            raise ValueError("The validation set is too small. Increase "
+                             "'validation_fraction' or the size of your dataset. "
+                             f"(validation_fraction={self.validation_fraction} of "
+                             f"{X.shape[0]} samples leaves {n_val}; early stopping needs at "
+                             "least 2)")
         index = np.arange(X.shape[0]).reshape(-1, 1)
         train_index, _, val_index, _ = train_validation_split(
             index, np.zeros(X.shape[0]) if strata is None else strata,
             self.validation_fraction, self.seed_, stratify=strata is not None)
-        if len(val_index) < 2:
-            raise ValueError("The validation set is too small. Increase "
-                             "'validation_fraction' or the size of your dataset. "
-                             f"(validation_fraction={self.validation_fraction} of "
-                             f"{X.shape[0]} samples leaves {len(val_index)}; early stopping "
-                             "needs at least 2)")
         parts = []
         for rows in (train_index[:, 0], val_index[:, 0]):
             parts.append((X[rows], targets.y[rows], None if weights is None else weights[rows]))
@@ -271,7 +264,10 @@ class PureNetBase(BaseEstimator):
         return RunConfig.from_dict(self._config)
 
     def _model(self, params: Any, targets: Targets) -> Model:
-        return Model(params, targets.loss, getattr(self, "classes_", None),
+        classes = getattr(self, "classes_", None)
+        if classes is not None and len(classes) == 1:
+            classes = np.repeat(classes, 2)   # one class: its label on both sides of 0.5
+        return Model(params, targets.loss, classes,
                      feature_names=getattr(self, "feature_names_in_", None))
 
     def _predict_input(self, X: Any) -> Array:

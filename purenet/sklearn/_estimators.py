@@ -8,9 +8,11 @@ import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
 
 from purenet.sklearn._base import PureNetBase
+from purenet.sklearn._settings import FULL_BATCH_SOLVERS
 from purenet.sklearn._targets import (Targets, classes_of, classifier_targets, labels_of,
                                       regressor_targets)
 
@@ -93,6 +95,11 @@ PARAMETERS = """
 """
 
 
+def _stochastic(estimator: Any) -> bool:
+    """partial_fit exists for the minibatch solvers only, as MLPClassifier's."""
+    return estimator.solver not in FULL_BATCH_SOLVERS
+
+
 class PureNetClassifier(ClassifierMixin, PureNetBase):
     __doc__ = """A purenet network as a scikit-learn classifier.
 
@@ -160,6 +167,7 @@ class PureNetClassifier(ClassifierMixin, PureNetBase):
         indicator matrix (n_samples, n_labels)."""
         return self._fit(X, y, sample_weight, incremental=False)
 
+    @available_if(_stochastic)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None
                     ) -> "PureNetClassifier":
         """One epoch over ``(X, y)``, continuing the fitted network. The first call needs
@@ -238,6 +246,7 @@ class PureNetClassifier(ClassifierMixin, PureNetBase):
 
 
 class PureNetRegressor(RegressorMixin, PureNetBase):
+    _monitor = "val_r2"      # MLPRegressor's validation score
     __doc__ = """A purenet network as a scikit-learn regressor (identity outputs, one per
     column of ``y``). ``fit`` takes ``sample_weight``: the weighted mean loss is minimised.
 
@@ -301,6 +310,7 @@ class PureNetRegressor(RegressorMixin, PureNetBase):
         (n_samples, n_outputs)."""
         return self._fit(X, y, sample_weight, incremental=False)
 
+    @available_if(_stochastic)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> "PureNetRegressor":
         """One epoch over ``(X, y)``, continuing the fitted network."""
         return self._fit(X, y, sample_weight, incremental=True)
@@ -325,13 +335,6 @@ class PureNetRegressor(RegressorMixin, PureNetBase):
     @staticmethod
     def _labels_of(y: Array) -> Array:
         return y[:, 0] if y.shape[1] == 1 else y
-
-    @staticmethod
-    def _watched_tol(tol: float, y_val: Array) -> float:
-        # Early stopping watches the validation loss, half the squared error summed over
-        # outputs; a gain of tol in R^2 (MLPRegressor's score) is a loss gain of tol times
-        # half the summed target variances: exact for one output, without the L2 term.
-        return tol * float(np.var(y_val, axis=0).sum()) / 2
 
     @staticmethod
     def _score_function(truth: Array, predicted: Array, weights: Array | None) -> float:

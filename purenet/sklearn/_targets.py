@@ -52,10 +52,8 @@ def classes_of(y: Array, classes: Any = None) -> tuple[Array, str]:
         raise ValueError(f"PureNetClassifier takes 1-D labels or a 0/1 indicator matrix for "
                          f"multi-label targets; y is {type_of_target(y)} of shape {y.shape}")
     found = np.unique(y) if classes is None else np.unique(np.asarray(classes))
-    if len(found) < 2:
-        raise ValueError(f"PureNetClassifier needs samples of at least 2 classes to train, "
-                         f"y has 1 class: {found.tolist()}")
-    return found, "binary" if len(found) == 2 else "multiclass"
+    # One class trains one sigmoid towards 0, as MLPClassifier's label binarizer makes it.
+    return found, "binary" if len(found) <= 2 else "multiclass"
 
 
 def classifier_targets(y: Array, classes: Array, task: str) -> Targets:

@@ -63,13 +63,18 @@ def _end_epoch(state: TrainState, config: RunConfig, data: _Data) -> TrainState:
     row = {"epoch": state.epoch + 1, "train_loss": totals.loss_sum / totals.samples,
            "train_accuracy": totals.correct / totals.samples if config.classifier else math.nan,
            "val_loss": math.nan, "val_accuracy": math.nan}
+    watched = None if config.early_stopping is None else config.early_stopping.monitor
     if data.x_val is not None:
-        row["val_loss"], row["val_accuracy"] = score(state.params, data.x_val, data.y_val,
-                                                     config.loss, config.l2)
+        # R^2 is watched, never recorded: the history's columns are the checkpoint's.
+        scores = score(state.params, data.x_val, data.y_val, config.loss, config.l2,
+                       with_r2=watched == "val_r2")
+        row["val_loss"], row["val_accuracy"] = scores[:2]
+        watched_value = scores[2] if watched == "val_r2" else None
     early, stopped, params = state.early_stopping, False, state.params
     if config.early_stopping is not None:
-        early, stopped = _early_stopping(config.early_stopping, early,
-                                         row[config.early_stopping.monitor], state.epoch, params)
+        value = row[watched] if watched in row else watched_value
+        early, stopped = _early_stopping(config.early_stopping, early, value, state.epoch,
+                                         params)
         if stopped and config.early_stopping.restore_best and early.best_params is not None:
             params = early.best_params
     return attrs.evolve(state, epoch=state.epoch + 1, batch_index=0, totals=EpochTotals(),

@@ -30,13 +30,26 @@ def count_correct(loss: str, A: Array, y: Array, weights: Array | None = None) -
     return 0.0
 
 
-def score(params: Params, x: Array, y: Array, loss: str, l2: float = 0.0
-          ) -> tuple[float, float]:
+def r2(A: Array, y: Array) -> float:
+    """The coefficient of determination averaged over outputs, as scikit-learn's
+    ``r2_score`` (a constant target scores 1.0 when matched exactly, else 0.0)."""
+    A, y = A.astype(np.float64), y.astype(np.float64)
+    sse = np.square(y - A).sum(axis=0)
+    sst = np.square(y - y.mean(axis=0)).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scores = np.where(sst > 0, 1 - sse / np.where(sst > 0, sst, 1),
+                          np.where(sse == 0, 1.0, 0.0))
+    return float(scores.mean())
+
+
+def score(params: Params, x: Array, y: Array, loss: str, l2: float = 0.0,
+          with_r2: bool = False) -> tuple[float, ...]:
     """``(loss, accuracy)`` of ``params`` on validated data (``x`` from ``check_x``, ``y``
-    from ``check_targets``), without dropout; accuracy is NaN for regression losses."""
+    from ``check_targets``), without dropout; accuracy is NaN for regression losses. With
+    ``with_r2``, R^2 (``r2``) follows, for a regression's early stopping."""
     value, A, _ = objective(params, x, y, loss, l2, grads=False)
     accuracy = count_correct(loss, A, y) / len(x) if loss in CLASSIFICATION_LOSSES else math.nan
-    return value, accuracy
+    return (value, accuracy, r2(A, y)) if with_r2 else (value, accuracy)
 
 
 def evaluate(params: Params, x: Any, y: Any, loss: str | None = None) -> dict[str, float]:

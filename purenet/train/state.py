@@ -15,8 +15,9 @@ from purenet.core import checks
 from purenet.core.records import Params
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
+# val_r2 (R^2 on the validation data, a regression's score) is watched, never recorded.
 MONITORS = {"val_loss": "min", "val_accuracy": "max", "train_loss": "min",
-            "train_accuracy": "max"}
+            "train_accuracy": "max", "val_r2": "max"}
 
 
 @attrs.frozen(eq=False)
