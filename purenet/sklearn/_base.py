@@ -152,7 +152,8 @@ class PureNetBase(BaseEstimator):
                     initial_state=state, checkpointer=checkpointer,
                     resume=checkpointer is not None, callbacks=(report,), progress=False)
             except NonFiniteError as error:
-                raise ValueError(f"{NON_FINITE} ({error})") from None
+                state = self._diverged(run, report, error)
+                break
             state = result.state
             if not state.stopped:
                 break
@@ -166,6 +167,20 @@ class PureNetBase(BaseEstimator):
                 state.early_stopping, wait=0))
             checkpointer = None
         self._store(state, run, config, report)
+
+    def _diverged(self, run: _Fit, report: EpochReport, error: NonFiniteError
+                  ) -> TrainState:
+        """The end of a fit whose training went non-finite. MLPClassifier trains on with
+        NaN weights (its epochs score NaN) and fails only if the weights it ends with are
+        not finite: with early stopping it ends with its best epoch's finite ones. So the
+        diverged epoch scores NaN and the fit ends there, on its best weights."""
+        last = report.last if report.last is not None else run.state
+        best = None if last is None or last.early_stopping is None \
+            else last.early_stopping.best_params
+        if not self.early_stopping or best is None:
+            raise ValueError(f"{NON_FINITE} ({error})") from None
+        report.scores.append(math.nan)
+        return attrs.evolve(last, stopped=True)
 
     def _adapted(self, config: RunConfig) -> bool:
         """After a stall: whether learning_rate="adaptive" divides the rate and trains on

@@ -27,8 +27,10 @@ class EpochReport(Callback):
                  first_epoch: int) -> None:
         self.score, self.verbose, self.first_epoch = score, verbose, first_epoch
         self.scores: list[float] = []
+        self.last: TrainState | None = None   # the state after the last finished epoch
 
     def on_epoch_end(self, state: TrainState) -> None:
+        self.last = state
         if self.verbose:
             loss = state.history.train_loss[-1]
             print("Iteration %d, loss = %.8f" % (state.epoch - self.first_epoch, loss))
