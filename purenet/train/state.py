@@ -54,20 +54,22 @@ class EpochTotals:
     samples: int = 0
 
 
-def _min_delta_rule(gain: float, min_delta: float) -> tuple[bool, bool]:
+# Each rule compares as its original does, for a monitor to minimise (a maximised one is
+# negated, which is exact), so that the float rounding of its thresholds is theirs too.
+def _min_delta_rule(value: float, best: float, min_delta: float) -> tuple[bool, bool]:
     # Keras's rule: only a gain larger than min_delta counts, for the best and the wait.
-    improved = gain > min_delta
+    improved = value < best - min_delta
     return improved, improved
 
 
-def _sklearn_rule(gain: float, tol: float) -> tuple[bool, bool]:
+def _sklearn_rule(value: float, best: float, tol: float) -> tuple[bool, bool]:
     # MLPClassifier's rule: the best (and its parameters) moves on any gain, the count of
-    # epochs without improvement resets only on a gain of at least tol. A NaN gain (a
-    # diverged epoch) resets the count, as scikit-learn's comparisons do.
-    return gain > 0, not gain < tol
+    # epochs without improvement resets unless value > best - tol. A NaN value (a
+    # diverged epoch) resets the count, as scikit-learn's comparison does.
+    return value < best, not value > best - tol
 
 
-# rule name -> (gain, threshold) -> (the best moves, the wait resets)
+# rule name -> (value, best, threshold) -> (the best moves, the wait resets)
 STOPPING_RULES = {"min_delta": _min_delta_rule, "sklearn": _sklearn_rule}
 
 
@@ -90,10 +92,9 @@ class EarlyStopping:
 
     def judge(self, value: float, best: float) -> tuple[bool, bool]:
         """``(the best moves to value, the wait resets)`` after an epoch scoring ``value``."""
-        gain = best - value if MONITORS[self.monitor] == "min" else value - best
-        if math.isinf(best):   # the first epoch: inf - inf would make NaN
-            gain = math.inf if math.isfinite(value) else math.nan
-        return STOPPING_RULES[self.rule](gain, self.min_delta)
+        if MONITORS[self.monitor] == "max":
+            value, best = -value, -best
+        return STOPPING_RULES[self.rule](value, best, self.min_delta)
 
     def initial(self) -> "EarlyStoppingState":
         worst = math.inf if MONITORS[self.monitor] == "min" else -math.inf

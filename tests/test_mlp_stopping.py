@@ -1,0 +1,95 @@
+"""scikit-learn's stopping rule (EarlyStopping(rule="sklearn")), fed MLPClassifier's own
+loss curves and validation scores, stops at the epoch MLPClassifier stopped at, with its
+best value; and the rule's edge cases (a gain of exactly tol, NaN)."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+from sklearn.datasets import load_breast_cancer, load_digits, load_iris  # noqa: E402
+from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+from purenet.sklearn import _settings as settings  # noqa: E402
+from purenet.train.loop import _early_stopping  # noqa: E402
+from purenet.train.state import EarlyStopping  # noqa: E402
+
+
+def _stop_epoch(rule: EarlyStopping, values) -> tuple[int | None, float]:
+    """The 1-based epoch the rule stops at over ``values`` (None: never), and its best."""
+    early = rule.initial()
+    for epoch, value in enumerate(values):
+        early, stopped = _early_stopping(rule, early, value, epoch, None)
+        if stopped:
+            return epoch + 1, early.best
+    return None, early.best
+
+
+def _rule(estimator, monitor: str) -> EarlyStopping:
+    # The rule the estimators build from the same parameters.
+    return settings.stopping(estimator.get_params(), monitor)
+
+
+def _data(load):
+    X, y = load(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.mark.parametrize("load", [load_iris, load_breast_cancer], ids=["iris", "cancer"])
+@pytest.mark.parametrize("tol, n", [(1e-4, 10), (1e-2, 3)])
+def test_the_rule_on_mlp_loss_curves_stops_where_mlp_did(load, tol, n):
+    mlp = MLPClassifier(hidden_layer_sizes=(20,), random_state=0, max_iter=2000, tol=tol,
+                        n_iter_no_change=n).fit(*_data(load))
+    assert mlp.n_iter_ < 2000   # it stopped by its rule
+    stop, best = _stop_epoch(_rule(mlp, "train_loss"), mlp.loss_curve_)
+    assert stop == mlp.n_iter_ == len(mlp.loss_curve_)
+    assert best == mlp.best_loss_
+
+
+@pytest.mark.parametrize("estimator, load", [(MLPClassifier, load_digits),
+                                             (MLPRegressor, None)], ids=["digits", "r2"])
+def test_the_rule_on_mlp_validation_scores_stops_where_mlp_did(estimator, load):
+    if load is None:
+        X, _ = _data(load_digits)
+        y = X[:, :5].sum(axis=1) + np.sin(X[:, 10])
+    else:
+        X, y = _data(load)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlp = estimator(hidden_layer_sizes=(20,), random_state=0, max_iter=2000,
+                        early_stopping=True, tol=1e-3).fit(X, y)
+    assert mlp.n_iter_ < 2000
+    stop, best = _stop_epoch(_rule(mlp, "val_accuracy"), mlp.validation_scores_)
+    assert stop == mlp.n_iter_ and best == mlp.best_validation_score_
+
+
+def test_best_moves_on_any_gain_but_the_count_resets_only_on_tol():
+    rule = EarlyStopping(monitor="train_loss", patience=3, min_delta=0.1, rule="sklearn")
+    early = rule.initial()
+    for epoch, value in enumerate([1.0, 0.95, 0.9, 0.85]):   # gains of 0.05: below tol
+        early, stopped = _early_stopping(rule, early, value, epoch, None)
+    assert early.best == 0.85 and early.best_epoch == 3 and early.wait == 3 and stopped
+    early, _ = _early_stopping(rule, rule.initial(), 1.0, 0, None)
+    early, _ = _early_stopping(rule, early, 0.9, 1, None)   # 1.0 - 0.1 rounds below 0.9
+    assert early.wait == 1
+    early, _ = _early_stopping(rule, early, 0.9 - 0.1, 2, None)   # a gain of exactly tol
+    assert early.wait == 0
+
+
+def test_a_nan_epoch_resets_the_count_as_scikit_learns_comparisons_do():
+    rule = EarlyStopping(monitor="val_accuracy", patience=2, min_delta=0.0, rule="sklearn")
+    early, _ = _early_stopping(rule, rule.initial(), 0.5, 0, None)
+    early, _ = _early_stopping(rule, early, 0.5, 1, None)
+    early, stopped = _early_stopping(rule, early, math.nan, 2, None)
+    assert early.wait == 0 and early.best == 0.5 and not stopped
+
+
+def test_the_default_rule_is_unchanged():
+    rule = EarlyStopping(monitor="train_loss", patience=2, min_delta=0.1)
+    early, _ = _early_stopping(rule, rule.initial(), 1.0, 0, None)
+    early, _ = _early_stopping(rule, early, 0.95, 1, None)   # a gain below min_delta
+    assert early.best == 1.0 and early.wait == 1
