@@ -74,9 +74,9 @@ def test_best_moves_on_any_gain_but_the_count_resets_only_on_tol():
         early, stopped = _early_stopping(rule, early, value, epoch, None)
     assert early.best == 0.85 and early.best_epoch == 3 and early.wait == 3 and stopped
     early, _ = _early_stopping(rule, rule.initial(), 1.0, 0, None)
-    early, _ = _early_stopping(rule, early, 0.9, 1, None)   # 1.0 - 0.1 rounds below 0.9
+    early, _ = _early_stopping(rule, early, 0.95, 1, None)
     assert early.wait == 1
-    early, _ = _early_stopping(rule, early, 0.9 - 0.1, 2, None)   # a gain of exactly tol
+    early, _ = _early_stopping(rule, early, 0.95 - 0.1, 2, None)   # a gain of exactly tol
     assert early.wait == 0
 
 
