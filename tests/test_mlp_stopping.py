@@ -93,3 +93,41 @@ def test_the_default_rule_is_unchanged():
     early, _ = _early_stopping(rule, rule.initial(), 1.0, 0, None)
     early, _ = _early_stopping(rule, early, 0.95, 1, None)   # a gain below min_delta
     assert early.best == 1.0 and early.wait == 1
+
+
+def test_default_fits_on_iris_train_within_a_quarter_of_mlps_epochs():
+    from sklearn.model_selection import train_test_split
+
+    from purenet.sklearn import PureNetClassifier
+
+    X, y = _data(load_iris)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0, stratify=y)
+    mlp = MLPClassifier(random_state=0, max_iter=3000).fit(X_train, y_train)
+    ours = PureNetClassifier(random_state=0, max_iter=3000).fit(X_train, y_train)
+    assert abs(ours.n_iter_ - mlp.n_iter_) <= 0.25 * mlp.n_iter_
+    assert ours.score(X_test, y_test) >= mlp.score(X_test, y_test) - 1 / len(y_test)
+
+
+def test_a_random_state_instance_gives_each_fit_one_recorded_seed():
+    from purenet.sklearn import PureNetClassifier
+
+    X, y = _data(load_iris)
+    shared = np.random.RandomState(0)
+    first = PureNetClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=shared,
+                              n_iter_no_change=None).fit(X, y)
+    second = PureNetClassifier(**first.get_params()).fit(X, y)   # the same, drawn on
+    assert first.seed_ != second.seed_
+    again = PureNetClassifier(**dict(first.get_params(), random_state=first.seed_)).fit(X, y)
+    assert np.array_equal(again.coefs_[0], first.coefs_[0])
+
+
+def test_float32_input_trains_and_predicts_in_float32_other_input_in_float64():
+    from purenet.sklearn import PureNetRegressor
+
+    X, y = _data(load_iris)
+    for dtype, expected in ((np.float32, np.float32), (np.float64, np.float64),
+                            (np.int64, np.float64)):
+        model = PureNetRegressor(hidden_layer_sizes=(5,), max_iter=3, random_state=0,
+                                 n_iter_no_change=None).fit((X * 10).astype(dtype), y)
+        assert model.coefs_[0].dtype == expected
+        assert model.predict((X * 10).astype(dtype)).dtype == expected
