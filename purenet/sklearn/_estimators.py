@@ -127,40 +127,7 @@ class PureNetClassifier(ClassifierMixin, PureNetBase):
                  dtype: str | None = None, threads: int | None = None,
                  checkpoint_dir: Any = None, checkpoint_every: int = 10,
                  class_weight: Any = None) -> None:
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.layers = layers
-        self.dropout = dropout
-        self.optimizer = optimizer
-        self.schedule = schedule
-        self.optimizer_params = optimizer_params
-        self.init = init
-        self.dtype = dtype
-        self.threads = threads
-        self.checkpoint_dir = checkpoint_dir
-        self.checkpoint_every = checkpoint_every
-        self.class_weight = class_weight
+        self._keep_parameters(locals())
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "PureNetClassifier":
         """Train on ``X`` (n_samples, n_features) and labels ``y`` (n_samples,) or a 0/1
@@ -268,40 +235,7 @@ class PureNetRegressor(RegressorMixin, PureNetBase):
                  optimizer_params: dict | None = None, init: str = "glorot_uniform",
                  dtype: str | None = None, threads: int | None = None,
                  checkpoint_dir: Any = None, checkpoint_every: int = 10) -> None:
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.loss = loss
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.layers = layers
-        self.dropout = dropout
-        self.optimizer = optimizer
-        self.schedule = schedule
-        self.optimizer_params = optimizer_params
-        self.init = init
-        self.dtype = dtype
-        self.threads = threads
-        self.checkpoint_dir = checkpoint_dir
-        self.checkpoint_every = checkpoint_every
+        self._keep_parameters(locals())
 
     _data_checks = {"multi_output": True, "y_numeric": True}
 
