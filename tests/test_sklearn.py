@@ -166,10 +166,11 @@ def test_nan_is_refused_with_scikit_learns_message():
         PureNetClassifier(**FAST).fit(X, y)
 
 
-def test_one_class_is_refused():
+def test_one_class_trains_and_predicts_it_as_mlp_classifier_does():
     X, _ = blobs()
-    with pytest.raises(ValueError, match="at least 2 classes"):
-        PureNetClassifier(**FAST).fit(X, np.zeros(len(X)))
+    model = PureNetClassifier(**FAST).fit(X, np.full(len(X), 7))
+    assert model.classes_.tolist() == [7] and model.out_activation_ == "logistic"
+    assert (model.predict(X) == 7).all() and model.predict_proba(X).shape == (len(X), 2)
 
 
 # --- the fitted attributes --------------------------------------------------------------
@@ -354,6 +355,7 @@ def test_alpha_is_mlp_alpha_over_the_batch_size():
     ({"dtype": "float16"}, "dtype"),
     ({"loss": "gamma"}, "loss='gamma' is unknown"),
     ({"loss": "poisson"}, "loss='poisson' needs y >= 0"),
+    ({"early_stopping": True, "validation_fraction": 0.005}, "The validation set is too small"),
     ({"early_stopping": True, "validation_fraction": 0.01}, "The validation set is too small"),
     ({"random_state": None, "checkpoint_dir": "unused"}, "checkpoint_dir needs an int"),
 ])

@@ -39,6 +39,14 @@ NO_CONVERGENCE = ("Stochastic Optimizer: Maximum iterations ({}) reached and the
                   "optimization hasn't converged yet.")
 
 
+def _check_validation_size(fraction: float, n_samples: int, n_validation: int) -> None:
+    if n_validation < 2:
+        raise ValueError("The validation set is too small. Increase 'validation_fraction' "
+                         f"or the size of your dataset. (validation_fraction={fraction} of "
+                         f"{n_samples} samples leaves {n_validation}; early stopping needs "
+                         "at least 2)")
+
+
 def _continued(state: TrainState, config: RunConfig) -> TrainState:
     """``state`` ready to train on under ``config``. A warm-started fit keeps its count of
     epochs without improvement and its best (as MLPClassifier does); partial_fit never
@@ -118,17 +126,15 @@ class PureNetBase(BaseEstimator):
         if not self.early_stopping:
             return (X, targets.y, weights), None
         strata = targets.strata
-        n_val = math.ceil(self.validation_fraction * X.shape[0])   # train_test_split's
-        if n_val < 2:
-            raise ValueError("The validation set is too small. Increase "
-                             "'validation_fraction' or the size of your dataset. "
-                             f"(validation_fraction={self.validation_fraction} of "
-                             f"{X.shape[0]} samples leaves {n_val}; early stopping needs at "
-                             "least 2)")
+        # Checked before the split (with train_test_split's count, as MLPClassifier's
+        # message comes before any other) and after it (purenet's split rounds).
+        _check_validation_size(self.validation_fraction, X.shape[0],
+                               math.ceil(self.validation_fraction * X.shape[0]))
         index = np.arange(X.shape[0]).reshape(-1, 1)
         train_index, _, val_index, _ = train_validation_split(
             index, np.zeros(X.shape[0]) if strata is None else strata,
             self.validation_fraction, self.seed_, stratify=strata is not None)
+        _check_validation_size(self.validation_fraction, X.shape[0], len(val_index))
         parts = []
         for rows in (train_index[:, 0], val_index[:, 0]):
             parts.append((X[rows], targets.y[rows], None if weights is None else weights[rows]))
