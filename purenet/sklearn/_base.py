@@ -112,7 +112,7 @@ class PureNetBase(BaseEstimator):
         state = self._state if continuing else None
         epochs = (0 if state is None else state.epoch) + (
             1 if incremental else settings.max_iter(self.max_iter))
-        config = settings.run_config(params, arch, targets.loss, len(train[0]), epochs,
+        config = settings.run_config(params, arch, targets.loss, train[0].shape[0], epochs,
                                      self.seed_, early, dtype, self._divisions)
         self._train(_Fit(config, train, validation, None if state is None else
                          _continued(state, config), targets, incremental))
@@ -173,7 +173,7 @@ class PureNetBase(BaseEstimator):
                 break
             self._divisions += 1
             config = attrs.evolve(config, optimizer=settings.optimizer(
-                self.get_params(), -(-len(train[0]) // config.batch_size), len(train[0]),
+                self.get_params(), -(-train[0].shape[0] // config.batch_size), train[0].shape[0],
                 self._divisions))
             state = attrs.evolve(state, stopped=False, early_stopping=attrs.evolve(
                 state.early_stopping, wait=0))
@@ -252,7 +252,7 @@ class PureNetBase(BaseEstimator):
         self.n_layers_ = len(state.params.layers) + 1
         self.out_activation_ = OUTPUT_NAMES.get(run.targets.output, run.targets.output)
         self.n_iter_ = state.epoch - first
-        self.t_ = (self.t_ if continued else 0) + self.n_iter_ * len(run.train[0])
+        self.t_ = (self.t_ if continued else 0) + self.n_iter_ * run.train[0].shape[0]
         self.history_ = history
         self.loss_curve_ = list(history.train_loss)
         self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
@@ -309,5 +309,6 @@ class PureNetBase(BaseEstimator):
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
+        tags.input_tags.sparse = True     # CSR and CSC, never densified
         tags.non_deterministic = self.random_state is None
         return tags
