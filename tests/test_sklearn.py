@@ -358,6 +358,8 @@ def test_alpha_is_mlp_alpha_over_the_batch_size():
     ({"early_stopping": True, "validation_fraction": 0.005}, "The validation set is too small"),
     ({"early_stopping": True, "validation_fraction": 0.01}, "The validation set is too small"),
     ({"random_state": None, "checkpoint_dir": "unused"}, "checkpoint_dir needs an int"),
+    ({"solver": "sgd", "learning_rate": "adaptive", "checkpoint_dir": "unused"},
+     "checkpoint_dir does not take learning_rate='adaptive' yet"),
 ])
 def test_bad_settings_are_named(setting, message):
     with pytest.raises(ValueError, match=message):

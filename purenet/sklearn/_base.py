@@ -213,6 +213,12 @@ class PureNetBase(BaseEstimator):
         again finds (and resumes from) its own."""
         from purenet.checkpoint.policy import Checkpointer
 
+        if settings.learning_rate_mode(self.get_params()) == "adaptive":
+            raise ValueError("checkpoint_dir does not take learning_rate='adaptive' yet: the "
+                             "rate's divisions are the estimator's, not the checkpoint's, so "
+                             "a resumed fit could not adapt as the first did; use "
+                             "'constant' or 'invscaling', or no checkpoint_dir")
+
         if self.random_state is None:
             raise ValueError("checkpoint_dir needs an int random_state: with None every fit "
                              "draws a new seed, so a refit could never find (and resume) its "
