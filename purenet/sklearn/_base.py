@@ -172,9 +172,9 @@ class PureNetBase(BaseEstimator):
             if not self._adapted(config):
                 break
             self._divisions += 1
+            n_train = train[0].shape[0]
             config = attrs.evolve(config, optimizer=settings.optimizer(
-                self.get_params(), -(-train[0].shape[0] // config.batch_size), train[0].shape[0],
-                self._divisions))
+                self.get_params(), -(-n_train // config.batch_size), n_train, self._divisions))
             state = attrs.evolve(state, stopped=False, early_stopping=attrs.evolve(
                 state.early_stopping, wait=0))
             checkpointer = None
