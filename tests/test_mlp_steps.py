@@ -15,7 +15,8 @@ import purenet as pn  # noqa: E402
 from purenet.core.records import Dense, Params  # noqa: E402
 from purenet.sklearn import PureNetClassifier, PureNetRegressor  # noqa: E402
 from purenet.sklearn import _settings as settings  # noqa: E402
-from purenet.sklearn._targets import TASKS, REGRESSION_LOSSES, classes_of, classifier_targets  # noqa: E402,E501
+from purenet.sklearn._targets import (TASKS, REGRESSION_LOSSES, classes_of,  # noqa: E402
+                                      classifier_targets)
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

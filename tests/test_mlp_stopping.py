@@ -131,3 +131,24 @@ def test_float32_input_trains_and_predicts_in_float32_other_input_in_float64():
                                  n_iter_no_change=None).fit((X * 10).astype(dtype), y)
         assert model.coefs_[0].dtype == expected
         assert model.predict((X * 10).astype(dtype)).dtype == expected
+
+
+def test_the_watched_validation_scores_are_scikit_learns():
+    from sklearn.metrics import accuracy_score, r2_score
+
+    from purenet.train.metrics import WATCHED
+
+    rng = np.random.default_rng(0)
+    A, y = rng.random((40, 3)), (rng.random((40, 3)) > 0.5).astype(float)
+    assert WATCHED["val_subset_accuracy"](A, y, "multilabel_log_loss") == accuracy_score(
+        y.astype(int), (A > 0.5).astype(int))
+    P, ids = rng.random((40, 4)), rng.integers(0, 4, 40)
+    assert WATCHED["val_subset_accuracy"](P, ids, "categorical_crossentropy") == \
+        accuracy_score(ids, P.argmax(axis=1))
+    Y, F = rng.normal(size=(40, 2)), rng.normal(size=(40, 2))
+    assert WATCHED["val_r2"](F, Y, "half_squared_error") == pytest.approx(r2_score(Y, F),
+                                                                          rel=1e-12)
+    constant = np.ones((40, 1))
+    assert WATCHED["val_r2"](constant, constant, "half_squared_error") == 1.0
+    assert WATCHED["val_r2"](F[:, :1], constant, "half_squared_error") == r2_score(
+        constant, F[:, :1]) == 0.0

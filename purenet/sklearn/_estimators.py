@@ -109,7 +109,7 @@ class PureNetClassifier(ClassifierMixin, PureNetBase):
     ``{label: weight}`` or "balanced") multiplies into it.
     """ + PARAMETERS
 
-    _monitor = "val_accuracy"
+    _monitor = "val_subset_accuracy"   # MLPClassifier's validation score: accuracy_score
     _data_checks = {"multi_output": True}
 
     def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,

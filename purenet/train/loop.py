@@ -29,7 +29,7 @@ from purenet.train.data import (batches_per_epoch, check_batch_size, epoch_order
                                 progress_problems)
 from purenet.train.engine import StepEngine
 from purenet.train.interrupts import DeferredInterrupts
-from purenet.train.metrics import score
+from purenet.train.metrics import WATCHED, score
 from purenet.train.state import EarlyStopping, EpochTotals, FitResult, TrainState
 
 Array = np.ndarray
@@ -65,11 +65,11 @@ def _end_epoch(state: TrainState, config: RunConfig, data: _Data) -> TrainState:
            "val_loss": math.nan, "val_accuracy": math.nan}
     watched = None if config.early_stopping is None else config.early_stopping.monitor
     if data.x_val is not None:
-        # R^2 is watched, never recorded: the history's columns are the checkpoint's.
-        scores = score(state.params, data.x_val, data.y_val, config.loss, config.l2,
-                       with_r2=watched == "val_r2")
+        # Some scores are watched, never recorded: the history's columns are the checkpoint's.
+        extra = watched if watched in WATCHED else None
+        scores = score(state.params, data.x_val, data.y_val, config.loss, config.l2, extra)
         row["val_loss"], row["val_accuracy"] = scores[:2]
-        watched_value = scores[2] if watched == "val_r2" else None
+        watched_value = scores[2] if extra else None
     early, stopped, params = state.early_stopping, False, state.params
     if config.early_stopping is not None:
         value = row[watched] if watched in row else watched_value

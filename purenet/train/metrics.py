@@ -42,14 +42,27 @@ def r2(A: Array, y: Array) -> float:
     return float(scores.mean())
 
 
+def subset_accuracy(A: Array, y: Array, loss: str) -> float:
+    """The fraction of samples whose every label is right, as scikit-learn's
+    ``accuracy_score`` (for one label or one class per sample, the accuracy)."""
+    if target_kind(loss) == "categorical":
+        return count_correct(loss, A, y) / len(A)
+    return float(((A > 0.5) == (y > 0.5)).all(axis=1).mean())
+
+
+# Validation scores early stopping may watch that the history does not record (its columns
+# are the checkpoint's): name -> (A, y, loss) -> score.
+WATCHED = {"val_r2": lambda A, y, loss: r2(A, y), "val_subset_accuracy": subset_accuracy}
+
+
 def score(params: Params, x: Array, y: Array, loss: str, l2: float = 0.0,
-          with_r2: bool = False) -> tuple[float, ...]:
+          watch: str | None = None) -> tuple[float, ...]:
     """``(loss, accuracy)`` of ``params`` on validated data (``x`` from ``check_x``, ``y``
     from ``check_targets``), without dropout; accuracy is NaN for regression losses. With
-    ``with_r2``, R^2 (``r2``) follows, for a regression's early stopping."""
+    ``watch`` (a name of ``WATCHED``), that score follows, for early stopping."""
     value, A, _ = objective(params, x, y, loss, l2, grads=False)
     accuracy = count_correct(loss, A, y) / len(x) if loss in CLASSIFICATION_LOSSES else math.nan
-    return (value, accuracy, r2(A, y)) if with_r2 else (value, accuracy)
+    return (value, accuracy) if watch is None else (value, accuracy, WATCHED[watch](A, y, loss))
 
 
 def evaluate(params: Params, x: Any, y: Any, loss: str | None = None) -> dict[str, float]:

@@ -15,9 +15,10 @@ from purenet.core import checks
 from purenet.core.records import Params
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
-# val_r2 (R^2 on the validation data, a regression's score) is watched, never recorded.
+# val_r2 (R^2 on the validation data) and val_subset_accuracy (every label right: for
+# multi-label targets stricter than val_accuracy) are watched, never recorded.
 MONITORS = {"val_loss": "min", "val_accuracy": "max", "train_loss": "min",
-            "train_accuracy": "max", "val_r2": "max"}
+            "train_accuracy": "max", "val_r2": "max", "val_subset_accuracy": "max"}
 
 
 @attrs.frozen(eq=False)
