@@ -26,7 +26,7 @@ import attrs
 import numpy as np
 
 from purenet.core import checks
-from purenet.core.losses import CLASSIFICATION_LOSSES, LOSSES
+from purenet.core.losses import CLASSIFICATION_LOSSES, LOSSES, target_kind
 from purenet.core.network import forward
 from purenet.core.records import Params, readonly
 from purenet.core.validate import check_targets, check_x
@@ -121,9 +121,9 @@ class Model:
 
     def __attrs_post_init__(self) -> None:
         arch = self.params.architecture
-        expected = {"categorical_crossentropy": ("softmax", arch.output_dim),
-                    "binary_crossentropy": ("sigmoid", 2 if arch.output_dim == 1
-                                            else arch.output_dim)}.get(self.loss)
+        expected = {"categorical": ("softmax", arch.output_dim),
+                    "binary": ("sigmoid", 2 if arch.output_dim == 1
+                               else arch.output_dim)}.get(target_kind(self.loss))
         if expected is None:
             if self.classes is not None:
                 raise ValueError(f"classes are for classifiers, and this model's loss is "
@@ -144,9 +144,10 @@ class Model:
     @property
     def task(self) -> str:
         """"multiclass", "binary", "multilabel" or "regression"."""
-        if self.loss == "categorical_crossentropy":
+        kind = target_kind(self.loss)
+        if kind == "categorical":
             return "multiclass"
-        if self.loss == "binary_crossentropy":
+        if kind == "binary":
             return "binary" if self.params.architecture.output_dim == 1 else "multilabel"
         return "regression"
 

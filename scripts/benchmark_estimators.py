@@ -17,6 +17,11 @@ n_classes=4) (25 epochs); 25 % held out for the test accuracy.
 
     python scripts/benchmark_estimators.py [--seeds 3] [--dtypes float32,float64]
                                            [--datasets digits,classification] [--json PATH]
+                                           [--defaults]
+
+``--defaults`` instead fits both with their default parameters (max_iter=3000, so that
+their stopping rule ends the fit) on iris, digits and breast_cancer, and reports the epochs
+each trained, the ratio, and the test accuracies.
 
 (also ``python scripts/benchmark.py --only sklearn``, with the same options after it).
 """
@@ -59,7 +64,7 @@ def estimators(epochs: int, seed: int, dtype: str) -> dict:
     from purenet.sklearn import PureNetClassifier
 
     return {
-        "purenet": PureNetClassifier(**SHARED, optimizer="adam", max_iter=epochs,
+        "purenet": PureNetClassifier(**SHARED, solver="adam", max_iter=epochs,
                                      n_iter_no_change=None, random_state=seed, dtype=dtype,
                                      threads=1),
         "sklearn": MLPClassifier(**SHARED, solver="adam", max_iter=epochs, tol=0.0,
@@ -111,13 +116,59 @@ def summarise(runs: list[dict]) -> dict:
     return out
 
 
+DEFAULT_RUNS = ("iris", "digits", "breast_cancer")
+
+
+def defaults(seeds: int) -> dict:
+    """Epochs and test accuracy of both estimators with default parameters."""
+    import sklearn.datasets
+    from sklearn.neural_network import MLPClassifier
+    from purenet.sklearn import PureNetClassifier
+
+    report = {}
+    print(f"default parameters, max_iter=3000, mean over {seeds} seeds")
+    print(f"{'dataset':<15}{'purenet ep':>11}{'sklearn ep':>11}{'ratio':>7}"
+          f"{'purenet acc':>13}{'sklearn acc':>13}{'purenet s':>11}{'sklearn s':>11}")
+    for name in DEFAULT_RUNS:
+        load = getattr(sklearn.datasets, f"load_{name}")
+        runs = []
+        for seed in range(seeds):
+            X_train, X_test, y_train, y_test = split(Dataset(lambda _: load(return_X_y=True),
+                                                             0), seed, "float64")
+            row = {}
+            for label, cls in (("purenet", PureNetClassifier), ("sklearn", MLPClassifier)):
+                start = time.process_time()
+                model = cls(random_state=seed, max_iter=3000).fit(X_train, y_train)
+                row[label] = {"epochs": model.n_iter_, "cpu_s": time.process_time() - start,
+                              "test_accuracy": float(model.score(X_test, y_test))}
+            runs.append(row)
+        mean = {label: {key: statistics.mean(r[label][key] for r in runs)
+                        for key in ("epochs", "cpu_s", "test_accuracy")}
+                for label in ("purenet", "sklearn")}
+        mean["epoch_ratio"] = mean["purenet"]["epochs"] / mean["sklearn"]["epochs"]
+        report[name] = {**mean, "runs": runs}
+        print(f"{name:<15}{mean['purenet']['epochs']:>11.1f}{mean['sklearn']['epochs']:>11.1f}"
+              f"{mean['epoch_ratio']:>7.2f}{mean['purenet']['test_accuracy']:>13.4f}"
+              f"{mean['sklearn']['test_accuracy']:>13.4f}{mean['purenet']['cpu_s']:>11.2f}"
+              f"{mean['sklearn']['cpu_s']:>11.2f}")
+    return report
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--dtypes", default="float32,float64")
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--defaults", action="store_true",
+                        help="epochs to the stopping rule with default parameters")
     args = parser.parse_args(argv)
+    if args.defaults:
+        report = defaults(args.seeds)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(report, f, indent=2)
+        return report
     unknown = set(args.datasets.split(",")) - set(DATASETS)
     if unknown or args.seeds < 1:
         parser.error(f"unknown datasets {sorted(unknown)}; expected some of {list(DATASETS)}"

@@ -24,6 +24,7 @@ def torch_function(name):
         "leaky_relu": lambda z: F.leaky_relu(z, negative_slope=0.01),
         "elu": lambda z: F.elu(z, alpha=1.0), "tanh": torch.tanh, "sigmoid": torch.sigmoid,
         "softmax": lambda z: F.softmax(z, dim=1), "gelu": lambda z: F.gelu(z),
+            "exp": torch.exp,
         # PyTorch returns z itself past threshold=20; a larger one keeps its exact form.
         "softplus": lambda z: F.softplus(z, threshold=1e4),
     }[name]
@@ -129,7 +130,7 @@ def test_sigmoid_in_unit_interval_and_symmetric(Z):
 
 def test_unknown_name_lists_the_known_ones():
     with pytest.raises(ValueError, match=r"unknown activation 'relux'; expected one of "
-                                         r"\['elu', 'gelu', 'identity', "):
+                                         r"\['elu', 'exp', 'gelu', 'identity', "):
         get_activation("relux")
     with pytest.raises(TypeError, match="activation must be a name"):
         get_activation(None)

@@ -25,6 +25,9 @@ HEADS = [
     ("identity", 2, "huber", "real"),
     ("sigmoid", 1, "mean_squared_error", "binary"),
     ("tanh", 2, "huber", "real"),
+    ("sigmoid", 3, "multilabel_log_loss", "labels"),
+    ("identity", 3, "half_squared_error", "real"),
+    ("exp", 2, "poisson", "counts"),
 ]
 # The smallest |Z| of a hidden unit, and |A - y| of an MAE output, that the checks allow:
 # far beyond the difference step, so no difference quotient straddles a kink.
@@ -47,6 +50,10 @@ def targets(kind, units, rng):
         return rng.integers(0, units, size=N_SAMPLES)
     if kind == "one-hot":
         return np.eye(units)[rng.integers(0, units, size=N_SAMPLES)]
+    if kind == "labels":
+        return rng.integers(0, 2, size=(N_SAMPLES, units)).astype(float)
+    if kind == "counts":
+        return rng.poisson(1.0, size=(N_SAMPLES, units)).astype(float)
     return rng.normal(size=(N_SAMPLES, units))
 
 

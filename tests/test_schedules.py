@@ -10,6 +10,7 @@ import pytest
 
 from purenet.errors import SettingError
 from purenet.optim.schedules import (SCHEDULES, as_schedule, constant, exponential_decay,
+                               invscaling,
                                schedule_from_config, step_decay, warmup_cosine_decay)
 
 
@@ -150,7 +151,14 @@ EXAMPLES = [
     exponential_decay(0.1, 0.9, 5),
     exponential_decay(0.1, 0.9, 5, staircase=True),
     warmup_cosine_decay(0.1, 5, 50, init_value=0.01, end_value=0.001),
+    invscaling(0.1, 0.5, steps_per_epoch=3, samples_per_epoch=40),
 ]
+
+
+def test_invscaling_holds_each_epoch_at_init_over_samples_seen_plus_one():
+    schedule = invscaling(0.1, 0.5, steps_per_epoch=3, samples_per_epoch=40)
+    assert [schedule(k) for k in (0, 2)] == [0.1, 0.1]
+    assert [schedule(k) for k in (3, 5, 6)] == [0.1 / 41 ** 0.5] * 2 + [0.1 / 81 ** 0.5]
 
 
 @pytest.mark.parametrize("schedule", EXAMPLES, ids=repr)

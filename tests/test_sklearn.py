@@ -19,6 +19,9 @@ from sklearn.utils.class_weight import compute_sample_weight  # noqa: E402
 import purenet as pn  # noqa: E402
 from purenet.sklearn import PureNetClassifier, PureNetRegressor  # noqa: E402
 
+# Short fits end at max_iter, which MLPClassifier (and so the estimators) warns of.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 FAST = dict(hidden_layer_sizes=(16,), max_iter=20, learning_rate_init=0.01, random_state=0)
 
 
@@ -136,7 +139,7 @@ def test_multi_output_regression_predicts_one_column_per_target():
     assert model.score(X, Y) > 0.5
 
 
-@pytest.mark.parametrize("loss, purenet_loss", [("squared_error", "mean_squared_error"),
+@pytest.mark.parametrize("loss, purenet_loss", [("squared_error", "half_squared_error"),
                                                 ("absolute_error", "mean_absolute_error"),
                                                 ("huber", "huber")])
 def test_regression_losses(loss, purenet_loss):
@@ -163,10 +166,11 @@ def test_nan_is_refused_with_scikit_learns_message():
         PureNetClassifier(**FAST).fit(X, y)
 
 
-def test_one_class_is_refused():
+def test_one_class_trains_and_predicts_it_as_mlp_classifier_does():
     X, _ = blobs()
-    with pytest.raises(ValueError, match="at least 2 classes"):
-        PureNetClassifier(**FAST).fit(X, np.zeros(len(X)))
+    model = PureNetClassifier(**FAST).fit(X, np.full(len(X), 7))
+    assert model.classes_.tolist() == [7] and model.out_activation_ == "logistic"
+    assert (model.predict(X) == 7).all() and model.predict_proba(X).shape == (len(X), 2)
 
 
 # --- the fitted attributes --------------------------------------------------------------
@@ -212,7 +216,8 @@ def test_warm_start_continues_the_run_bit_for_bit():
     whole = PureNetClassifier(**dict(settings, max_iter=5)).fit(X, y)
     parts = PureNetClassifier(**dict(settings, max_iter=3), warm_start=True).fit(X, y)
     parts.set_params(max_iter=2).fit(X, y)
-    assert parts.n_iter_ == 5
+    # n_iter_ counts the epochs of the last fit, as MLPClassifier's; the curve all of them.
+    assert parts.n_iter_ == 2 and len(parts.loss_curve_) == 5 and parts.t_ == 5 * len(X)
     assert parts.predict_proba(X).tobytes() == whole.predict_proba(X).tobytes()
 
 
@@ -223,7 +228,7 @@ def test_partial_fit_trains_one_epoch_per_call():
         model.partial_fit(X, y)
     for _ in range(3):
         model.partial_fit(X[:50], y[:50], classes=[0, 1, 2])
-    assert model.n_iter_ == 3
+    assert model.n_iter_ == 1 and len(model.loss_curve_) == 3 and model.t_ == 150
     with pytest.raises(ValueError, match="is not the same as on the first call"):
         model.partial_fit(X, y, classes=[0, 1])
     with pytest.raises(ValueError, match="does not support early_stopping"):
@@ -277,6 +282,7 @@ def test_class_weight_is_sample_weight_by_class():
     assert not np.array_equal(by_dict.predict_proba(X), balanced.predict_proba(X))
 
 
+@pytest.mark.filterwarnings("ignore:Got `batch_size`")
 def test_integer_sample_weights_fit_like_repeated_samples_in_full_batch():
     X, y = regression(n=40)
     w = np.random.default_rng(0).integers(1, 4, len(X))
@@ -331,9 +337,13 @@ def test_alpha_is_mlp_alpha_over_the_batch_size():
 
 @pytest.mark.parametrize("setting, message", [
     ({"activation": "relux"}, "activation='relux' is unknown"),
-    ({"optimizer": "lbfgs"}, "optimizer='lbfgs' is unknown"),
+    ({"solver": "lbfgs"}, "solver 'lbfgs' is not available in this purenet yet"),
+    ({"solver": "newton"}, r"solver='newton' is unknown; expected one of \['adagrad'"),
+    ({"optimizer": "newton"}, r"solver='newton' is unknown"),
+    ({"solver": "sgd", "learning_rate": "cyclic"}, "learning_rate='cyclic' is unknown"),
+    ({"max_fun": 0}, "max_fun must be an int >= 1"),
     ({"hidden_layer_sizes": (10, 0)}, "hidden_layer_sizes must be an int >= 1"),
-    ({"random_state": np.random.RandomState(0)}, "random_state must be None or an int"),
+    ({"random_state": "0"}, "random_state must be None, an int in"),
     ({"batch_size": 0}, "batch_size must be"),
     ({"max_iter": 0}, "max_iter must be an int >= 1"),
     ({"validation_fraction": 1.5, "early_stopping": True}, "validation_fraction must be in"),
@@ -343,8 +353,13 @@ def test_alpha_is_mlp_alpha_over_the_batch_size():
     ({"optimizer_params": {"b1": 0.5}}, r"optimizer_params \['b1'\] are not arguments"),
     ({"schedule": {"schedule": "cosine"}}, "schedule: schedule is unknown"),
     ({"dtype": "float16"}, "dtype"),
-    ({"loss": "poisson"}, "loss='poisson' is unknown"),
+    ({"loss": "gamma"}, "loss='gamma' is unknown"),
+    ({"loss": "poisson"}, "loss='poisson' needs y >= 0"),
+    ({"early_stopping": True, "validation_fraction": 0.005}, "The validation set is too small"),
+    ({"early_stopping": True, "validation_fraction": 0.01}, "The validation set is too small"),
     ({"random_state": None, "checkpoint_dir": "unused"}, "checkpoint_dir needs an int"),
+    ({"solver": "sgd", "learning_rate": "adaptive", "checkpoint_dir": "unused"},
+     "checkpoint_dir does not take learning_rate='adaptive' yet"),
 ])
 def test_bad_settings_are_named(setting, message):
     with pytest.raises(ValueError, match=message):

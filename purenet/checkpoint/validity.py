@@ -164,7 +164,9 @@ def _early_problems(state: TrainState, config: RunConfig) -> list[str]:
             return [f"early_stopping.best is {early.best!r} before any epoch improved; "
                     f"expected {initial!r} and no best parameters"]
     else:
-        recorded = getattr(state.history, rule.monitor)[early.best_epoch]
+        # A watched value the history does not record (val_r2) is checked for finiteness.
+        recorded = getattr(state.history, rule.monitor, None)
+        recorded = early.best if recorded is None else recorded[early.best_epoch]
         if not math.isfinite(early.best) or early.best != recorded:
             return [f"early_stopping.best is {early.best!r}, but the history's "
                     f"{rule.monitor} at its best epoch {early.best_epoch + 1} is {recorded!r}"]
@@ -172,7 +174,8 @@ def _early_problems(state: TrainState, config: RunConfig) -> list[str]:
             return [f"early_stopping {'lacks' if rule.restore_best else 'holds'} the best "
                     "epoch's parameters, and the run's restore_best is "
                     f"{str(rule.restore_best).lower()}"]
-        if early.wait > state.epoch - 1 - early.best_epoch:
+        # Under scikit-learn's rule the best moves without resetting the wait.
+        if rule.rule == "min_delta" and early.wait > state.epoch - 1 - early.best_epoch:
             return [f"early_stopping.wait is {early.wait}, more than the epochs since its best "
                     f"({state.epoch - 1 - early.best_epoch})"]
     stopped_early = early.wait == rule.patience

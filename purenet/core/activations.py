@@ -179,6 +179,18 @@ def softplus_backward(dA: Array, Z: Array, A: Array) -> Array:
     return dA * sigmoid(Z)
 
 
+def exp(Z: Array) -> Array:
+    # scikit-learn's output for the Poisson loss. Capped at log(max float) so that it
+    # stays finite where numpy's would overflow (Z > ~709 in float64): equal below that.
+    # (One step below the rounded log: float32's rounds up past the largest finite exp.)
+    cap = np.nextafter(Z.dtype.type(np.log(np.finfo(Z.dtype).max)), Z.dtype.type(0))
+    return np.exp(np.minimum(Z, cap))
+
+
+def exp_backward(dA: Array, Z: Array, A: Array) -> Array:
+    return dA * A
+
+
 def identity_into(Z: Array, out: Array) -> Array:
     if out is not Z:
         np.copyto(out, Z)
@@ -196,6 +208,7 @@ ACTIVATIONS: Registry[Activation] = Registry("activation", "register_activation"
     "softmax": Activation(softmax, softmax_backward, None, softmax),
     "gelu": Activation(gelu, gelu_backward),
     "softplus": Activation(softplus, softplus_backward),
+    "exp": Activation(exp, exp_backward),
 })
 
 

@@ -5,8 +5,11 @@ Conventions: ``A`` (n_samples, n_outputs) is the network's output, ``Z`` the out
 layer's pre-activation, ``y`` the targets in the form ``validate.check_targets`` gives
 (for categorical cross-entropy either integer class ids of shape (n_samples,) or class
 probabilities of shape (n_samples, n_classes); for every other loss, the shape of ``A``).
-All losses are means: over samples for categorical cross-entropy, over samples and
-outputs for the others, as PyTorch's and Keras's defaults are.
+The original losses are means: over samples for categorical cross-entropy, over samples and
+outputs for the others, as PyTorch's and Keras's defaults are. scikit-learn's MLP sums over
+the outputs and averages over the samples: ``half_squared_error``, ``multilabel_log_loss``
+and ``poisson`` (with an ``exp`` output) are its losses, so that its learning rates and
+``alpha`` carry over.
 
 Every value takes optional per-sample ``weights`` (n_samples,): the mean is then over
 ``weights[i] * loss[i]``. The training loop passes weights scaled to mean 1 over the whole
@@ -158,12 +161,70 @@ def huber_gradient(A: Array, y: Array) -> Array:
     return np.clip(A - y, -HUBER_DELTA, HUBER_DELTA) / A.dtype.type(A.size)
 
 
+# --- scikit-learn's MLP losses: summed over outputs, averaged over samples ----------------
+
+
+def _row_sums(values: Array) -> Array:
+    return np.add.reduce(values, axis=1)
+
+
+def multilabel_value(A: Array, y: Array, weights: Weights = None) -> float:
+    P = _clip_probability(A)
+    return -_mean(_row_sums(y * np.log(P) + (1 - y) * np.log1p(-P)), weights)
+
+
+def multilabel_gradient(A: Array, y: Array) -> Array:
+    P = _clip_probability(A)
+    return (P - y) / (P * (1 - P)) / len(A)
+
+
+def multilabel_logits_value(Z: Array, y: Array, weights: Weights = None) -> float:
+    return _mean(_row_sums(np.maximum(Z, 0) - Z * y + np.log1p(np.exp(-np.abs(Z)))), weights)
+
+
+def _per_sample_residual(Z: Array, A: Array, y: Array) -> Array:
+    # The canonical pairs (sigmoid, log-loss) and (exp, Poisson deviance) both collapse
+    # to (y_hat - y); summed over outputs, so divided by the samples only.
+    return (A - y) / A.dtype.type(len(Z))
+
+
+def half_squared_error_value(A: Array, y: Array, weights: Weights = None) -> float:
+    return _mean(_row_sums(np.square(A - y)), weights) / 2
+
+
+def half_squared_error_gradient(A: Array, y: Array) -> Array:
+    return (A - y) / A.dtype.type(len(A))
+
+
+def _xlogy(y: Array, ratio: Array) -> Array:
+    # y * log(ratio), 0 where y == 0 (scipy's xlogy), without scipy.
+    safe = np.where(y > 0, ratio, 1)
+    return y * np.log(safe)
+
+
+def poisson_value(A: Array, y: Array, weights: Weights = None) -> float:
+    """Half the Poisson deviance, ``y log(y / A) - y + A``, as scikit-learn's."""
+    return _mean(_row_sums(_xlogy(y, y / A) - y + A), weights)
+
+
+def poisson_gradient(A: Array, y: Array) -> Array:
+    return (1 - y / A) / A.dtype.type(len(A))
+
+
+def poisson_logits_value(Z: Array, y: Array, weights: Weights = None) -> float:
+    # With A = exp(Z), log(y / A) = log(y) - Z: no division by an underflowed A.
+    return _mean(_row_sums(_xlogy(y, y) - y * Z - y + np.exp(Z)), weights)
+
+
 LOSSES: Registry[Loss] = Registry("loss", "register_loss", {
     "binary_crossentropy": Loss(bce_value, bce_gradient),
     "categorical_crossentropy": Loss(cce_value, cce_gradient),
     "mean_squared_error": Loss(mse_value, mse_gradient),
     "mean_absolute_error": Loss(mae_value, mae_gradient),
     "huber": Loss(huber_value, huber_gradient),
+    "half_squared_error": Loss(half_squared_error_value, half_squared_error_gradient),
+    "multilabel_log_loss": Loss(multilabel_value, multilabel_gradient),
+    "poisson": Loss(poisson_value, poisson_gradient),
 })
 
 # (loss, output activation) pairs computed from the pre-activation: exact, and free of
@@ -171,6 +232,9 @@ LOSSES: Registry[Loss] = Registry("loss", "register_loss", {
 FUSED: dict[tuple[str, str], FusedLoss] = {
     ("binary_crossentropy", "sigmoid"): FusedLoss(bce_logits_value, bce_logits_gradient),
     ("categorical_crossentropy", "softmax"): FusedLoss(cce_logits_value, cce_logits_gradient),
+    ("multilabel_log_loss", "sigmoid"): FusedLoss(multilabel_logits_value,
+                                                  _per_sample_residual),
+    ("poisson", "exp"): FusedLoss(poisson_logits_value, _per_sample_residual),
 }
 
 # The loss used when none is given, from the output activation.
@@ -181,7 +245,18 @@ DEFAULT_LOSS: dict[str, str] = {
     "linear": "mean_squared_error",
 }
 
-CLASSIFICATION_LOSSES = ("binary_crossentropy", "categorical_crossentropy")
+# The form of the targets each classification loss takes: 0/1 columns ("binary") or
+# class ids / probability rows ("categorical"); what validation, accuracy and the model's
+# task follow.
+TARGET_KINDS: dict[str, str] = {"binary_crossentropy": "binary",
+                                "multilabel_log_loss": "binary",
+                                "categorical_crossentropy": "categorical"}
+CLASSIFICATION_LOSSES = tuple(TARGET_KINDS)
+
+
+def target_kind(loss: str) -> str | None:
+    """"binary", "categorical", or None for a regression loss."""
+    return TARGET_KINDS.get(loss)
 
 
 def normalised_weights(sample_weight: Any, n_samples: int, dtype: np.dtype) -> Weights:

@@ -17,6 +17,7 @@ from purenet.core.losses import FUSED, LOSSES, Weights, normalised_weights, reso
 from purenet.core.records import (Architecture, Batch, Cache, Dense, Grads, Params, as_architecture,
                                   check_dtype, freeze)
 from purenet.core.rng import check_seed, derive
+from purenet.core.sparse import product, transposed_product
 from purenet.core.validate import check_targets, check_x
 from purenet.core.workspace import FRESH, Workspace
 
@@ -83,7 +84,7 @@ def _forward(params: Params, x: Array, dropout_key: DropoutKey | None = None,
     for i, (spec, layer) in enumerate(zip(params.architecture.layers, params.layers)):
         inputs.append(A)
         shape = (n, spec.output_dim)
-        Z = np.matmul(A, layer.W, out=workspace.scratch(("Z", i), shape, dtype))
+        Z = product(A, layer.W, workspace.scratch(("Z", i), shape, dtype))
         Z += layer.b
         activation = ACTIVATIONS[spec.activation]
         if activation.forward is identity:
@@ -171,7 +172,7 @@ def _backward(params: Params, cache: Cache | Trace, y: Array, loss: str, l2: flo
     out = new.leaves
     for i in range(last, -1, -1):
         W = params.layers[i].W
-        dW = np.matmul(cache.inputs[i].T, dZ, out=out[2 * i])
+        dW = transposed_product(cache.inputs[i], dZ, out[2 * i])
         if l2:
             dW += np.multiply(W, W.dtype.type(l2), out=workspace.scratch(("l2", i), W.shape, dtype))
         # add.reduce is what dZ.sum(axis=0) runs, without its Python wrapper.

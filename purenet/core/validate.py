@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from purenet.core.losses import target_kind
 from purenet.core.records import Architecture
+from purenet.core.sparse import SparseRows, is_sparse, sparse_rows
 
 Array = np.ndarray
 _NUMERIC_KINDS = "biuf"
@@ -46,7 +48,10 @@ def _check_finite(array: Array, name: str) -> None:
 
 
 def check_x(x: Any, architecture: Architecture, dtype: np.dtype) -> Array:
-    """``x`` as a finite (n_samples, input_dim) array of ``dtype``."""
+    """``x`` as a finite (n_samples, input_dim) array of ``dtype``; a scipy.sparse matrix
+    or array (CSR, CSC, ...) becomes ``SparseRows`` over its stored entries instead."""
+    if is_sparse(x) or isinstance(x, SparseRows):
+        return _check_sparse(x, architecture, dtype)
     x = _numeric_array(x, "x")
     if x.ndim != 2:
         hint = "; for a single feature use x.reshape(-1, 1)" if x.ndim == 1 else ""
@@ -60,6 +65,18 @@ def check_x(x: Any, architecture: Architecture, dtype: np.dtype) -> Array:
         )
     _check_finite(x, "x")
     return np.asarray(x, dtype=dtype)
+
+
+def _check_sparse(x: Any, architecture: Architecture, dtype: np.dtype) -> SparseRows:
+    if x.shape[0] == 0 or x.shape[1] != architecture.input_dim:
+        raise ValueError(f"x has shape {x.shape} but the network's first layer expects "
+                         f"(n_samples >= 1, {architecture.input_dim}) "
+                         f"(input_dim={architecture.input_dim})")
+    if isinstance(x, SparseRows) and x.dtype == dtype:
+        return x   # checked already
+    rows = sparse_rows(x.matrix if isinstance(x, SparseRows) else x, dtype)
+    _check_finite(rows.matrix.data, "the stored entries of sparse x")
+    return rows
 
 
 def check_targets(y: Any, n_samples: int, loss: str, architecture: Architecture,
@@ -87,9 +104,10 @@ def check_targets(y: Any, n_samples: int, loss: str, architecture: Architecture,
             + (" or class ids of shape (n_samples,)" if loss == "categorical_crossentropy" else "")
         )
     y = np.asarray(y, dtype=dtype)
-    if loss == "binary_crossentropy":
-        _check_binary(y)
-    elif loss == "categorical_crossentropy":
+    kind = target_kind(loss)
+    if kind == "binary":
+        _check_binary(y, loss)
+    elif kind == "categorical":
         _check_distributions(y)
     return y
 
@@ -108,11 +126,11 @@ def _class_ids(y: Array, n_classes: int) -> Array:
     return y.astype(np.intp)
 
 
-def _check_binary(y: Array) -> None:
+def _check_binary(y: Array, loss: str) -> None:
     bad = y[(y != 0) & (y != 1)]
     if bad.size:
         raise ValueError(
-            f"binary_crossentropy needs labels 0 or 1, got {bad[0].item()!r}; encode the classes "
+            f"{loss} needs labels 0 or 1, got {bad[0].item()!r}; encode the classes "
             "as 0/1, or use a softmax output for more than two classes"
         )
 

@@ -91,10 +91,27 @@ class warmup_cosine_decay(_Schedule):
         return self.end_value + (self.peak_value - self.end_value) * cosine
 
 
-Schedule = Union[constant, step_decay, exponential_decay, warmup_cosine_decay]
+@attrs.frozen
+class invscaling(_Schedule):
+    """scikit-learn's ``learning_rate="invscaling"``: ``init_value / (t + 1) ** power_t``,
+    ``t`` the samples seen at the end of the last finished epoch (constant within an
+    epoch, as MLPClassifier sets it at each epoch's end)."""
+
+    init_value: float = field(_rate)
+    power_t: float = field(_rate)
+    steps_per_epoch: int = field(_positive_int)
+    samples_per_epoch: int = field(_positive_int)
+
+    def __call__(self, count: int) -> float:
+        seen = (count // self.steps_per_epoch) * self.samples_per_epoch
+        return self.init_value / (seen + 1) ** self.power_t
+
+
+Schedule = Union[constant, step_decay, exponential_decay, warmup_cosine_decay, invscaling]
 ScalarOrSchedule = Union[float, Schedule]
 SCHEDULES: dict[str, type] = {cls.__name__: cls for cls in
-                              (constant, step_decay, exponential_decay, warmup_cosine_decay)}
+                              (constant, step_decay, exponential_decay, warmup_cosine_decay,
+                               invscaling)}
 SCHEDULE_NAMES = {cls: name for name, cls in SCHEDULES.items()}
 
 

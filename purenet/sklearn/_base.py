@@ -6,19 +6,22 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any, Callable
+import warnings
+from typing import Any, NamedTuple
 
 import attrs
 import numpy as np
 import xxhash
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from purenet.core.records import tree_map
+from purenet.errors import NonFiniteError
 from purenet.model import Model
 from purenet.sklearn import _settings as settings
 from purenet.sklearn._targets import Targets
-from purenet.train.callbacks import Callback
+from purenet.sklearn._report import EpochReport, stall_message
 from purenet.train.config import RunConfig
 from purenet.train.data import train_validation_split
 from purenet.train.fingerprint import fingerprint
@@ -27,25 +30,44 @@ from purenet.train.state import TrainState
 
 Array = np.ndarray
 CHECKPOINTS_KEPT = 2
+OUTPUT_NAMES = {"sigmoid": "logistic"}   # MLPClassifier's name of purenet's activations
 
 
-class _ValidationScores(Callback):
-    """The estimator's own score (accuracy, R^2) on the validation part after each epoch,
-    as MLPClassifier's ``validation_scores_``."""
+NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain "
+              "large values and need to be preprocessed.")   # MLPClassifier's words
+NO_CONVERGENCE = ("Stochastic Optimizer: Maximum iterations ({}) reached and the "
+                  "optimization hasn't converged yet.")
 
-    def __init__(self, score: Callable[[Any], float]) -> None:
-        self.score = score
-        self.scores: list[float] = []
 
-    def on_epoch_end(self, state: TrainState) -> None:
-        self.scores.append(self.score(state.params))
+def _check_validation_size(fraction: float, n_samples: int, n_validation: int) -> None:
+    if n_validation < 2:
+        raise ValueError("The validation set is too small. Increase 'validation_fraction' "
+                         f"or the size of your dataset. (validation_fraction={fraction} of "
+                         f"{n_samples} samples leaves {n_validation}; early stopping needs "
+                         "at least 2)")
 
 
 def _continued(state: TrainState, config: RunConfig) -> TrainState:
-    """``state`` ready to train on under ``config``: a new fit call counts its own epochs
-    without improvement (as MLPClassifier does), and partial_fit never stops early."""
-    early = None if config.early_stopping is None else config.early_stopping.initial()
+    """``state`` ready to train on under ``config``. A warm-started fit keeps its count of
+    epochs without improvement and its best (as MLPClassifier does); partial_fit never
+    stops early."""
+    early = state.early_stopping
+    if config.early_stopping is None:
+        early = None
+    elif early is None:
+        early = config.early_stopping.initial()
     return attrs.evolve(state, stopped=False, early_stopping=early)
+
+
+class _Fit(NamedTuple):
+    """One fit call's parts, as ``_train`` needs them."""
+
+    config: RunConfig
+    train: tuple
+    validation: tuple | None
+    state: TrainState | None
+    targets: Targets
+    incremental: bool
 
 
 class PureNetBase(BaseEstimator):
@@ -55,15 +77,23 @@ class PureNetBase(BaseEstimator):
     _monitor = "val_loss"            # what early_stopping=True watches
     _data_checks: dict = {}          # validate_data's arguments for (X, y)
 
+    def _keep_parameters(self, arguments: dict) -> None:
+        """Each ``__init__`` argument as the attribute of its name, unchanged (scikit-learn
+        asks ``__init__`` to do nothing else); one place for the two estimators' ~30."""
+        for name in self._get_param_names():
+            setattr(self, name, arguments[name])
+
     def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool,
              classes: Any = None) -> "PureNetBase":
+        params = self.get_params()
+        settings.solver(params)              # refuses lbfgs before the data is read
+        settings.learning_rate_mode(params)
+        settings.check_max_fun(self.max_fun)
         fitted = hasattr(self, "_state")
         continuing = fitted and (incremental or self.warm_start)
         if incremental and self.early_stopping:
-            raise ValueError("partial_fit does not support early_stopping=True (each call "
-                             "trains one epoch on the data it is given); set "
-                             "early_stopping=False")
-        X, y = validate_data(self, X, y, reset=not continuing,
+            raise ValueError("partial_fit does not support early_stopping=True")
+        X, y = validate_data(self, X, y, reset=not continuing, accept_sparse=["csr", "csc"],
                              dtype=(np.float64, np.float32), **self._data_checks)
         targets = self._targets(y, continuing, classes)
         if sample_weight is not None:
@@ -72,18 +102,20 @@ class PureNetBase(BaseEstimator):
         weights = self._weights(sample_weight, y, targets, incremental)
         if not continuing:
             self.seed_ = settings.seed(self.random_state)
+            self._divisions = 0
+        dtype = (str(self._state.params.dtype) if continuing
+                 else settings.float_dtype(self.dtype, X.dtype))
         train, validation = self._split(X, targets, weights)
-        params = self.get_params()
         arch = settings.architecture(params, X.shape[1], targets.n_outputs, targets.output)
         early = None if incremental else settings.stopping(
             params, self._monitor if self.early_stopping else "train_loss")
         state = self._state if continuing else None
         epochs = (0 if state is None else state.epoch) + (
             1 if incremental else settings.max_iter(self.max_iter))
-        config = settings.run_config(params, arch, targets.loss, len(train[0]), epochs,
-                                     self.seed_, early)
-        self._train(config, train, validation, None if state is None else
-                    _continued(state, config), targets)
+        config = settings.run_config(params, arch, targets.loss, train[0].shape[0], epochs,
+                                     self.seed_, early, dtype, self._divisions)
+        self._train(_Fit(config, train, validation, None if state is None else
+                         _continued(state, config), targets, incremental))
         return self
 
     def _split(self, X: Array, targets: Targets, weights: Array | None
@@ -94,43 +126,98 @@ class PureNetBase(BaseEstimator):
         if not self.early_stopping:
             return (X, targets.y, weights), None
         strata = targets.strata
-        index = np.arange(len(X)).reshape(-1, 1)
+        # Checked before the split (with train_test_split's count, as MLPClassifier's
+        # message comes before any other) and after it (purenet's split rounds).
+        _check_validation_size(self.validation_fraction, X.shape[0],
+                               math.ceil(self.validation_fraction * X.shape[0]))
+        index = np.arange(X.shape[0]).reshape(-1, 1)
         train_index, _, val_index, _ = train_validation_split(
-            index, np.zeros(len(X)) if strata is None else strata,
+            index, np.zeros(X.shape[0]) if strata is None else strata,
             self.validation_fraction, self.seed_, stratify=strata is not None)
-        if len(val_index) < 2:
-            raise ValueError(f"validation_fraction={self.validation_fraction} of "
-                             f"{len(X)} samples leaves a validation set of "
-                             f"{len(val_index)}; early stopping needs at least 2: raise "
-                             "validation_fraction or pass more data")
+        _check_validation_size(self.validation_fraction, X.shape[0], len(val_index))
         parts = []
         for rows in (train_index[:, 0], val_index[:, 0]):
             parts.append((X[rows], targets.y[rows], None if weights is None else weights[rows]))
         return parts[0], parts[1]
 
-    def _train(self, config: RunConfig, train: tuple, validation: tuple | None,
-               state: TrainState | None, targets: Targets) -> None:
-        scores = None
-        if validation is not None:
-            x_val, y_val, w_val = validation
+    def _report(self, run: _Fit) -> EpochReport:
+        score = None
+        if run.validation is not None:
+            x_val, y_val, w_val = run.validation
             truth = self._labels_of(y_val)
-            scores = _ValidationScores(lambda params: self._score_function(
-                truth, self._model(params, targets.loss).predict(x_val), w_val))
+            score = (lambda params: self._score_function(   # noqa: E731
+                truth, self._model(params, run.targets).predict(x_val), w_val))
+        first = 0 if run.state is None else run.state.epoch
+        return EpochReport(score, bool(self.verbose), first)
+
+    def _train(self, run: _Fit) -> None:
+        config, train, validation, state = run.config, run.train, run.validation, run.state
         checkpointer = None
         if self.checkpoint_dir is not None and state is None:
             checkpointer = self._checkpointer(config, train, validation)
-        result = purenet_fit(
-            config, train[0], train[1], sample_weight=train[2],
-            validation_data=None if validation is None else validation[:2],
-            initial_state=state, checkpointer=checkpointer, resume=checkpointer is not None,
-            callbacks=() if scores is None else (scores,), progress=bool(self.verbose))
-        self._store(result.state, config, targets, scores, state is not None)
+        report = self._report(run)
+        while True:
+            try:
+                result = purenet_fit(
+                    config, train[0], train[1], sample_weight=train[2],
+                    validation_data=None if validation is None else validation[:2],
+                    initial_state=state, checkpointer=checkpointer,
+                    resume=checkpointer is not None, callbacks=(report,), progress=False)
+            except NonFiniteError as error:
+                state = self._diverged(run, report, error)
+                break
+            state = result.state
+            if not state.stopped:
+                break
+            if not self._adapted(config):
+                break
+            self._divisions += 1
+            n_train = train[0].shape[0]
+            config = attrs.evolve(config, optimizer=settings.optimizer(
+                self.get_params(), -(-n_train // config.batch_size), n_train, self._divisions))
+            state = attrs.evolve(state, stopped=False, early_stopping=attrs.evolve(
+                state.early_stopping, wait=0))
+            checkpointer = None
+        self._store(state, run, config, report)
+
+    def _diverged(self, run: _Fit, report: EpochReport, error: NonFiniteError
+                  ) -> TrainState:
+        """The end of a fit whose training went non-finite. MLPClassifier trains on with
+        NaN weights (its epochs score NaN) and fails only if the weights it ends with are
+        not finite: with early stopping it ends with its best epoch's finite ones. So the
+        diverged epoch scores NaN and the fit ends there, on its best weights."""
+        last = report.last if report.last is not None else run.state
+        best = None if last is None or last.early_stopping is None \
+            else last.early_stopping.best_params
+        if not self.early_stopping or best is None:
+            raise ValueError(f"{NON_FINITE} ({error})") from None
+        report.scores.append(math.nan)
+        return attrs.evolve(last, stopped=True)
+
+    def _adapted(self, config: RunConfig) -> bool:
+        """After a stall: whether learning_rate="adaptive" divides the rate and trains on
+        (MLPClassifier's rule), saying so with ``verbose``."""
+        params = self.get_params()
+        adaptive = settings.learning_rate_mode(params) == "adaptive"
+        rate = settings.adaptive_rate(params, self._divisions)
+        outcome = ("stop" if not adaptive else
+                   "floor" if rate <= settings.ADAPTIVE_FLOOR else "divide")
+        if self.verbose:
+            print(stall_message(bool(self.early_stopping), self.tol, self.n_iter_no_change,
+                                outcome, rate / settings.ADAPTIVE_DIVISOR))
+        return outcome == "divide"
 
     def _checkpointer(self, config: RunConfig, train: tuple, validation: tuple | None) -> Any:
         """A Checkpointer in a subdirectory of checkpoint_dir named by this fit's settings
         and data: GridSearchCV's candidates and folds get their own, and the same fit run
         again finds (and resumes from) its own."""
         from purenet.checkpoint.policy import Checkpointer
+
+        if settings.learning_rate_mode(self.get_params()) == "adaptive":
+            raise ValueError("checkpoint_dir does not take learning_rate='adaptive' yet: the "
+                             "rate's divisions are the estimator's, not the checkpoint's, so "
+                             "a resumed fit could not adapt as the first did; use "
+                             "'constant' or 'invscaling', or no checkpoint_dir")
 
         if self.random_state is None:
             raise ValueError("checkpoint_dir needs an int random_state: with None every fit "
@@ -146,28 +233,48 @@ class PureNetBase(BaseEstimator):
         return Checkpointer(self.checkpoint_path_, every_epochs=self.checkpoint_every,
                             keep=CHECKPOINTS_KEPT)
 
-    def _store(self, state: TrainState, config: RunConfig, targets: Targets,
-               scores: _ValidationScores | None, continued: bool) -> None:
+    def _store(self, state: TrainState, run: _Fit, config: RunConfig,
+               report: EpochReport) -> None:
         history = state.history
+        continued = run.state is not None
+        first = 0 if run.state is None else run.state.epoch
+        early = state.early_stopping
+        if self.early_stopping and early is not None and early.best_params is not None:
+            # MLPClassifier ends an early-stopping fit with its best epoch's weights,
+            # whether the stall or max_iter ended it.
+            state = attrs.evolve(state, params=early.best_params)
+        if not all(np.isfinite(layer.W).all() and np.isfinite(layer.b).all()
+                   for layer in state.params.layers):
+            raise ValueError(NON_FINITE)
         self._state = state
         self._config = config.to_dict()   # plain data: a RunConfig's optimizer holds closures
         self.params_ = state.params
-        # Predictions in float64 from the trained parameters: a float32 product's bits
-        # depend on how many rows BLAS multiplies at once, and predict's must not.
+        # Predictions computed in float64 from the trained parameters (a float32 product's
+        # bits depend on how many rows BLAS multiplies at once, and predict's must not),
+        # then given in the parameters' dtype, as MLPClassifier's.
         self.model_ = self._model(tree_map(lambda a: a.astype(np.float64), state.params),
-                                  targets.loss)
-        self.n_outputs_ = targets.n_outputs
-        self.n_iter_ = state.epoch
+                                  run.targets)
+        self.n_outputs_ = run.targets.n_outputs
+        self.n_layers_ = len(state.params.layers) + 1
+        self.out_activation_ = OUTPUT_NAMES.get(run.targets.output, run.targets.output)
+        self.n_iter_ = state.epoch - first
+        self.t_ = (self.t_ if continued else 0) + self.n_iter_ * run.train[0].shape[0]
         self.history_ = history
         self.loss_curve_ = list(history.train_loss)
-        self.best_loss_ = None if self.early_stopping else min(self.loss_curve_, default=None)
-        if scores is None:
+        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
+        self.best_loss_ = None if self.early_stopping else (
+            early.best if early is not None else min(self.loss_curve_, default=None))
+        # n_iter_no_change=None (a purenet extra) asks for max_iter epochs: no warning.
+        if not run.incremental and self.n_iter_ == settings.max_iter(self.max_iter) \
+                and not state.stopped and self.n_iter_no_change is not None:
+            warnings.warn(NO_CONVERGENCE.format(self.max_iter), ConvergenceWarning)
+        if report.score is None:
             self.validation_scores_ = self.best_validation_score_ = None
             return
         earlier = self.validation_scores_ if continued and self.validation_scores_ else []
         # Epochs restored from a checkpoint were scored by the process that ran them.
-        missing = len(history) - len(earlier) - len(scores.scores)
-        self.validation_scores_ = [*earlier, *[math.nan] * missing, *scores.scores]
+        missing = len(history) - len(earlier) - len(report.scores)
+        self.validation_scores_ = [*earlier, *[math.nan] * missing, *report.scores]
         self.best_validation_score_ = max((s for s in self.validation_scores_ if s == s),
                                           default=None)
 
@@ -189,16 +296,25 @@ class PureNetBase(BaseEstimator):
         check_is_fitted(self, "_state")
         return RunConfig.from_dict(self._config)
 
-    def _model(self, params: Any, loss: str) -> Model:
-        return Model(params, loss, getattr(self, "classes_", None),
+    def _model(self, params: Any, targets: Targets) -> Model:
+        classes = getattr(self, "classes_", None)
+        if classes is not None and len(classes) == 1:
+            classes = np.repeat(classes, 2)   # one class: its label on both sides of 0.5
+        return Model(params, targets.loss, classes,
                      feature_names=getattr(self, "feature_names_in_", None))
 
     def _predict_input(self, X: Any) -> Array:
         check_is_fitted(self, "_state")
-        return validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        return validate_data(self, X, reset=False, accept_sparse=["csr", "csc"],
+                             dtype=(np.float64, np.float32))
+
+    def _in_fit_dtype(self, values: Array) -> Array:
+        """Predicted values in the dtype of the fitted parameters."""
+        return values.astype(self.params_.dtype, copy=False)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
+        tags.input_tags.sparse = True     # CSR and CSC, never densified
         tags.non_deterministic = self.random_state is None
         return tags

@@ -8,9 +8,11 @@ import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
 
 from purenet.sklearn._base import PureNetBase
+from purenet.sklearn._settings import FULL_BATCH_SOLVERS
 from purenet.sklearn._targets import (Targets, classes_of, classifier_targets, labels_of,
                                       regressor_targets)
 
@@ -93,6 +95,11 @@ PARAMETERS = """
 """
 
 
+def _stochastic(estimator: Any) -> bool:
+    """partial_fit exists for the minibatch solvers only, as MLPClassifier's."""
+    return estimator.solver not in FULL_BATCH_SOLVERS
+
+
 class PureNetClassifier(ClassifierMixin, PureNetBase):
     __doc__ = """A purenet network as a scikit-learn classifier.
 
@@ -102,39 +109,32 @@ class PureNetClassifier(ClassifierMixin, PureNetBase):
     ``{label: weight}`` or "balanced") multiplies into it.
     """ + PARAMETERS
 
-    _monitor = "val_accuracy"
+    _monitor = "val_subset_accuracy"   # MLPClassifier's validation score: accuracy_score
     _data_checks = {"multi_output": True}
 
     def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
-                 layers: Any = None, dropout: float = 0.0, optimizer: str = "adam",
-                 learning_rate_init: float = 0.001, schedule: Any = None,
-                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
-                 momentum: float = 0.9, nesterovs_momentum: bool = True,
-                 optimizer_params: dict | None = None, alpha: float = 0.0001,
-                 batch_size: Any = "auto", max_iter: int = 200, shuffle: bool = True,
-                 tol: float = 1e-4, n_iter_no_change: int | None = 10,
-                 early_stopping: bool = False, validation_fraction: float = 0.1,
-                 random_state: int | None = None, warm_start: bool = False,
-                 init: str = "glorot_uniform", dtype: str = "float32", threads: int | None = None,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: Any = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: Any = None, tol: float = 1e-4, verbose: bool = False,
+                 warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: Any = 10,
+                 max_fun: int = 15000, layers: Any = None, dropout: float = 0.0,
+                 optimizer: str | None = None, schedule: Any = None,
+                 optimizer_params: dict | None = None, init: str = "glorot_uniform",
+                 dtype: str | None = None, threads: int | None = None,
                  checkpoint_dir: Any = None, checkpoint_every: int = 10,
-                 verbose: bool = False, class_weight: Any = None) -> None:
-        self.hidden_layer_sizes, self.activation, self.layers = hidden_layer_sizes, activation, layers
-        self.dropout, self.optimizer, self.learning_rate_init = dropout, optimizer, learning_rate_init
-        self.schedule, self.beta_1, self.beta_2, self.epsilon = schedule, beta_1, beta_2, epsilon
-        self.momentum, self.nesterovs_momentum = momentum, nesterovs_momentum
-        self.optimizer_params, self.alpha, self.batch_size = optimizer_params, alpha, batch_size
-        self.max_iter, self.shuffle, self.tol = max_iter, shuffle, tol
-        self.n_iter_no_change, self.early_stopping = n_iter_no_change, early_stopping
-        self.validation_fraction, self.random_state = validation_fraction, random_state
-        self.warm_start, self.init, self.dtype, self.threads = warm_start, init, dtype, threads
-        self.checkpoint_dir, self.checkpoint_every = checkpoint_dir, checkpoint_every
-        self.verbose, self.class_weight = verbose, class_weight
+                 class_weight: Any = None) -> None:
+        self._keep_parameters(locals())
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "PureNetClassifier":
         """Train on ``X`` (n_samples, n_features) and labels ``y`` (n_samples,) or a 0/1
         indicator matrix (n_samples, n_labels)."""
         return self._fit(X, y, sample_weight, incremental=False)
 
+    @available_if(_stochastic)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None
                     ) -> "PureNetClassifier":
         """One epoch over ``(X, y)``, continuing the fitted network. The first call needs
@@ -158,7 +158,7 @@ class PureNetClassifier(ClassifierMixin, PureNetBase):
         """(n_samples, n_classes) probabilities in ``classes_`` order; per-label
         probabilities (n_samples, n_labels) for multi-label."""
         x = self._predict_input(X)
-        return self.model_.predict_proba(x)
+        return self._in_fit_dtype(self.model_.predict_proba(x))
 
     def predict_log_proba(self, X: Any) -> Array:
         return np.log(self.predict_proba(X))
@@ -213,6 +213,7 @@ class PureNetClassifier(ClassifierMixin, PureNetBase):
 
 
 class PureNetRegressor(RegressorMixin, PureNetBase):
+    _monitor = "val_r2"      # MLPRegressor's validation score
     __doc__ = """A purenet network as a scikit-learn regressor (identity outputs, one per
     column of ``y``). ``fit`` takes ``sample_weight``: the weighted mean loss is minimised.
 
@@ -221,30 +222,20 @@ class PureNetRegressor(RegressorMixin, PureNetBase):
     """ + PARAMETERS
 
     def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
-                 loss: str = "squared_error", layers: Any = None, dropout: float = 0.0,
-                 optimizer: str = "adam", learning_rate_init: float = 0.001,
-                 schedule: Any = None, beta_1: float = 0.9, beta_2: float = 0.999,
-                 epsilon: float = 1e-8, momentum: float = 0.9, nesterovs_momentum: bool = True,
-                 optimizer_params: dict | None = None, alpha: float = 0.0001,
-                 batch_size: Any = "auto", max_iter: int = 200, shuffle: bool = True,
-                 tol: float = 1e-4, n_iter_no_change: int | None = 10,
+                 loss: str = "squared_error", solver: str = "adam", alpha: float = 0.0001,
+                 batch_size: Any = "auto", learning_rate: str = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5,
+                 max_iter: int = 200, shuffle: bool = True, random_state: Any = None,
+                 tol: float = 1e-4, verbose: bool = False, warm_start: bool = False,
+                 momentum: float = 0.9, nesterovs_momentum: bool = True,
                  early_stopping: bool = False, validation_fraction: float = 0.1,
-                 random_state: int | None = None, warm_start: bool = False,
-                 init: str = "glorot_uniform", dtype: str = "float32", threads: int | None = None,
-                 checkpoint_dir: Any = None, checkpoint_every: int = 10,
-                 verbose: bool = False) -> None:
-        self.hidden_layer_sizes, self.activation, self.loss = hidden_layer_sizes, activation, loss
-        self.layers, self.dropout, self.optimizer = layers, dropout, optimizer
-        self.learning_rate_init, self.schedule = learning_rate_init, schedule
-        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
-        self.momentum, self.nesterovs_momentum = momentum, nesterovs_momentum
-        self.optimizer_params, self.alpha, self.batch_size = optimizer_params, alpha, batch_size
-        self.max_iter, self.shuffle, self.tol = max_iter, shuffle, tol
-        self.n_iter_no_change, self.early_stopping = n_iter_no_change, early_stopping
-        self.validation_fraction, self.random_state = validation_fraction, random_state
-        self.warm_start, self.init, self.dtype, self.threads = warm_start, init, dtype, threads
-        self.checkpoint_dir, self.checkpoint_every = checkpoint_dir, checkpoint_every
-        self.verbose = verbose
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+                 n_iter_no_change: Any = 10, max_fun: int = 15000, layers: Any = None,
+                 dropout: float = 0.0, optimizer: str | None = None, schedule: Any = None,
+                 optimizer_params: dict | None = None, init: str = "glorot_uniform",
+                 dtype: str | None = None, threads: int | None = None,
+                 checkpoint_dir: Any = None, checkpoint_every: int = 10) -> None:
+        self._keep_parameters(locals())
 
     _data_checks = {"multi_output": True, "y_numeric": True}
 
@@ -253,14 +244,16 @@ class PureNetRegressor(RegressorMixin, PureNetBase):
         (n_samples, n_outputs)."""
         return self._fit(X, y, sample_weight, incremental=False)
 
+    @available_if(_stochastic)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> "PureNetRegressor":
         """One epoch over ``(X, y)``, continuing the fitted network."""
         return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X: Any) -> Array:
-        """(n_samples,) for one output, else (n_samples, n_outputs)."""
+        """(n_samples,) for one output, else (n_samples, n_outputs), in the dtype of the
+        fitted parameters."""
         x = self._predict_input(X)
-        return self.model_.predict(x)
+        return self._in_fit_dtype(self.model_.predict(x))
 
     def _targets(self, y: Any, continuing: bool, classes: Any) -> Targets:
         targets = regressor_targets(y, self.loss)

@@ -9,13 +9,16 @@ from __future__ import annotations
 import inspect
 import numbers
 import secrets
+import warnings
 from typing import Any, Callable, Mapping
+
+import numpy as np
 
 from purenet import optim
 from purenet.core.activations import ACTIVATIONS
 from purenet.core.records import Architecture, as_architecture
 from purenet.errors import SettingError
-from purenet.optim.schedules import SCHEDULES, schedule_from_config
+from purenet.optim.schedules import SCHEDULES, constant, invscaling, schedule_from_config
 from purenet.train.config import RunConfig
 from purenet.train.state import EarlyStopping
 
@@ -24,6 +27,12 @@ ACTIVATION_NAMES = {"logistic": "sigmoid"}
 # The run record's fields named otherwise by the estimators, for error messages.
 PARAMETER_OF_FIELD = {"epochs": "max_iter", "seed": "random_state", "l2": "alpha",
                       "architecture": "layers"}
+# MLPClassifier's full-batch solvers, which need the whole objective rather than a batch's
+# gradient: a solver lands here as one entry, with the fit that drives it.
+FULL_BATCH_SOLVERS = ("lbfgs",)
+LEARNING_RATES = ("constant", "invscaling", "adaptive")
+ADAPTIVE_DIVISOR = 5.0    # MLPClassifier's "adaptive": the rate / 5 when training stalls
+ADAPTIVE_FLOOR = 1e-6     # ... and it stops once the rate is at most this
 # The argument of each schedule that learning_rate_init fills when the schedule omits it.
 RATE_ARGUMENT = {"constant": "value", "step_decay": "init_value",
                  "exponential_decay": "init_value", "warmup_cosine_decay": "peak_value"}
@@ -58,10 +67,42 @@ OPTIMIZERS: dict[str, tuple[Callable, Callable]] = {
 _NAMED = {"learning_rate", "b1", "b2", "eps"}
 
 
-def _learning_rate(p: Mapping[str, Any]) -> Any:
+def solver(p: Mapping[str, Any]) -> str:
+    """The solver's name: ``solver``, or the older ``optimizer`` where that is given."""
+    name = p["solver"] if p.get("optimizer") is None else p["optimizer"]
+    if name in FULL_BATCH_SOLVERS:
+        raise SettingError("solver", f"{name!r} is not available in this purenet yet (its "
+                           "full-batch optimizer is being added); use solver='adam' or "
+                           "'sgd' meanwhile")
+    if name not in OPTIMIZERS:
+        raise ValueError(f"solver={name!r} is unknown; expected one of "
+                         f"{sorted([*OPTIMIZERS, *FULL_BATCH_SOLVERS])}")
+    return name
+
+
+def learning_rate_mode(p: Mapping[str, Any]) -> str:
+    """``learning_rate`` checked; it shapes the rate of solver="sgd" only, as in
+    MLPClassifier."""
+    mode = p["learning_rate"]
+    if mode not in LEARNING_RATES:
+        raise ValueError(f"learning_rate={mode!r} is unknown; expected one of "
+                         f"{list(LEARNING_RATES)}")
+    return mode if solver(p) == "sgd" else "constant"
+
+
+def adaptive_rate(p: Mapping[str, Any], divisions: int) -> float:
+    """The rate of learning_rate="adaptive" after ``divisions`` stalls."""
+    return float(p["learning_rate_init"]) / ADAPTIVE_DIVISOR ** divisions
+
+
+def _learning_rate(p: Mapping[str, Any], n_batches: int, n_samples: int,
+                   divisions: int) -> Any:
     schedule, rate = p["schedule"], p["learning_rate_init"]
+    mode = learning_rate_mode(p)
+    if schedule is None and mode == "invscaling":
+        return invscaling(rate, p["power_t"], n_batches, n_samples)
     if schedule is None:
-        return rate
+        return constant(adaptive_rate(p, divisions)) if mode == "adaptive" else rate
     if not isinstance(schedule, Mapping):
         raise TypeError("schedule must be None or a dict in the form of an experiment file's "
                         "[optimizer.learning_rate] table, e.g. {'schedule': "
@@ -75,11 +116,11 @@ def _learning_rate(p: Mapping[str, Any]) -> Any:
         raise ValueError(f"schedule: {error}; schedules are {sorted(SCHEDULES)}") from None
 
 
-def optimizer(p: Mapping[str, Any]) -> optim.Optimizer:
-    """The optimizer the parameters describe."""
-    name = p["optimizer"]
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer={name!r} is unknown; expected one of {sorted(OPTIMIZERS)}")
+def optimizer(p: Mapping[str, Any], n_batches: int = 1, n_samples: int = 1,
+              divisions: int = 0) -> optim.Optimizer:
+    """The optimizer the parameters describe, for epochs of ``n_batches`` steps over
+    ``n_samples`` samples; ``divisions``: the stalls learning_rate="adaptive" met so far."""
+    name = solver(p)
     build, factory = OPTIMIZERS[name]
     extra = dict(p["optimizer_params"] or {})
     allowed = sorted(set(inspect.signature(factory).parameters) - _NAMED)
@@ -89,7 +130,7 @@ def optimizer(p: Mapping[str, Any]) -> optim.Optimizer:
                          f"{allowed} there (the learning rate, betas and epsilon have their "
                          "own parameters)")
     try:
-        return build(p, _learning_rate(p), extra)
+        return build(p, _learning_rate(p, n_batches, n_samples, divisions), extra)
     except SettingError as error:
         raise ValueError(f"optimizer {name}: {error}") from None
 
@@ -144,11 +185,15 @@ def _given_layers(layers: Any, n_features: int, n_outputs: int, output: str) -> 
 
 
 def batch_size(value: Any, n_samples: int) -> int:
-    """``batch_size``: "auto" is min(200, n_samples); larger than the data is clipped."""
+    """``batch_size``: "auto" is min(200, n_samples); larger than the data is clipped,
+    with MLPClassifier's warning."""
     if isinstance(value, str) and value == "auto":
         return min(AUTO_BATCH, n_samples)
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
         raise ValueError(f'batch_size must be "auto" or an int >= 1, got {value!r}')
+    if value > n_samples:
+        warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going "
+                      "to be clipped")
     return min(int(value), n_samples)
 
 
@@ -160,22 +205,40 @@ def max_iter(value: Any) -> int:
 
 
 def seed(random_state: Any) -> int:
-    """An int seed from ``random_state``: itself, or (None) a fresh one from the OS."""
+    """An int seed from ``random_state``: itself; one draw from a ``np.random.RandomState``
+    (so a shared RandomState gives each fit its own seed, as scikit-learn's do); or (None)
+    a fresh one from the OS. Recorded in ``seed_``: purenet derives every random number
+    of the fit from it."""
     if random_state is None:
         return secrets.randbits(63)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(np.iinfo(np.int32).max))
     if not isinstance(random_state, numbers.Integral) or isinstance(random_state, bool) \
             or not 0 <= random_state < 2**63:
-        raise ValueError("random_state must be None or an int in [0, 2**63) (purenet derives "
-                         "all randomness from one seed; a RandomState cannot be replayed), got "
-                         f"{random_state!r}")
+        raise ValueError("random_state must be None, an int in [0, 2**63) or a "
+                         f"numpy.random.RandomState, got {random_state!r}")
     return int(random_state)
+
+
+def check_max_fun(value: Any) -> None:
+    """``max_fun`` (objective evaluations of a full-batch solver): an int >= 1."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"max_fun must be an int >= 1, got {value!r}")
+
+
+def float_dtype(requested: Any, input_dtype: np.dtype) -> str:
+    """The network's dtype: ``dtype`` when given, else MLPClassifier's rule (float32
+    input stays float32, any other float64)."""
+    if requested is not None:
+        return requested
+    return "float32" if input_dtype == np.float32 else "float64"
 
 
 def stopping(p: Mapping[str, Any], monitor: str) -> EarlyStopping | None:
     """MLPClassifier's stopping rule: stop once ``monitor`` (training loss, or a validation
     metric with ``early_stopping``) missed ``tol`` more than ``n_iter_no_change`` epochs in
     a row; None (never stop early) when ``n_iter_no_change`` is None."""
-    if p["n_iter_no_change"] is None:
+    if p["n_iter_no_change"] is None or p["n_iter_no_change"] == float("inf"):
         if p["early_stopping"]:
             raise ValueError("early_stopping=True needs n_iter_no_change, an int >= 1")
         return None
@@ -187,21 +250,23 @@ def stopping(p: Mapping[str, Any], monitor: str) -> EarlyStopping | None:
     # MLPClassifier stops when its count of epochs without improvement exceeds
     # n_iter_no_change, i.e. at the (n_iter_no_change + 1)-th.
     return EarlyStopping(monitor=monitor, patience=int(n) + 1, min_delta=float(tol),
-                         restore_best=bool(p["early_stopping"]))
+                         restore_best=bool(p["early_stopping"]), rule="sklearn")
 
 
 def run_config(p: Mapping[str, Any], arch: Architecture, loss: str, n_samples: int,
-               epochs: int, run_seed: int, early: EarlyStopping | None) -> RunConfig:
+               epochs: int, run_seed: int, early: EarlyStopping | None, dtype: str,
+               divisions: int = 0) -> RunConfig:
     """The run record of one fit on ``n_samples`` training samples."""
     batch = batch_size(p["batch_size"], n_samples)
+    n_batches = -(-n_samples // batch)
     alpha = p["alpha"]
     if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not alpha >= 0:
         raise ValueError(f"alpha must be a number >= 0, got {alpha!r}")
     try:
         # MLPClassifier adds alpha/2 * sum(W**2) / batch_size to each batch's mean loss;
         # purenet's l2 is the coefficient on the mean loss itself.
-        return RunConfig(arch, optimizer=optimizer(p), epochs=epochs, batch_size=batch,
-                         seed=run_seed, dtype=p["dtype"], loss=loss, init=p["init"],
+        return RunConfig(arch, optimizer=optimizer(p, n_batches, n_samples, divisions),
+                         epochs=epochs, batch_size=batch, seed=run_seed, dtype=dtype, loss=loss, init=p["init"],
                          l2=float(alpha) / batch, shuffle=p["shuffle"], early_stopping=early,
                          threads=p["threads"])
     except SettingError as error:

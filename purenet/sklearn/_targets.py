@@ -15,12 +15,17 @@ from purenet.model import encode_labels
 
 Array = np.ndarray
 
-# task -> (loss, output activation)
+# task -> (loss, output activation): MLPClassifier's losses, averaged over samples and
+# summed over labels, so one step from the same weights is its step.
 TASKS = {"binary": ("binary_crossentropy", "sigmoid"),
          "multiclass": ("categorical_crossentropy", "softmax"),
-         "multilabel": ("binary_crossentropy", "sigmoid")}
-REGRESSION_LOSSES = {"squared_error": "mean_squared_error",
-                     "absolute_error": "mean_absolute_error", "huber": "huber"}
+         "multilabel": ("multilabel_log_loss", "sigmoid")}
+# the estimator's loss -> (purenet's loss, output activation); the first two are
+# MLPRegressor's (half the squared error, half the Poisson deviance), the others purenet's.
+REGRESSION_LOSSES = {"squared_error": ("half_squared_error", "identity"),
+                     "poisson": ("poisson", "exp"),
+                     "absolute_error": ("mean_absolute_error", "identity"),
+                     "huber": ("huber", "identity")}
 
 
 class Targets(NamedTuple):
@@ -47,10 +52,8 @@ def classes_of(y: Array, classes: Any = None) -> tuple[Array, str]:
         raise ValueError(f"PureNetClassifier takes 1-D labels or a 0/1 indicator matrix for "
                          f"multi-label targets; y is {type_of_target(y)} of shape {y.shape}")
     found = np.unique(y) if classes is None else np.unique(np.asarray(classes))
-    if len(found) < 2:
-        raise ValueError(f"PureNetClassifier needs samples of at least 2 classes to train, "
-                         f"y has 1 class: {found.tolist()}")
-    return found, "binary" if len(found) == 2 else "multiclass"
+    # One class trains one sigmoid towards 0, as MLPClassifier's label binarizer makes it.
+    return found, "binary" if len(found) <= 2 else "multiclass"
 
 
 def classifier_targets(y: Array, classes: Array, task: str) -> Targets:
@@ -80,4 +83,8 @@ def regressor_targets(y: Array, loss: str) -> Targets:
                          f"{sorted(REGRESSION_LOSSES)}")
     y = np.asarray(y, dtype=np.float64)
     y2 = y.reshape(-1, 1) if y.ndim == 1 else y
-    return Targets(y2, REGRESSION_LOSSES[loss], "identity", y2.shape[1], None)
+    name, output = REGRESSION_LOSSES[loss]
+    if name == "poisson" and (y2 < 0).any():
+        raise ValueError(f"loss='poisson' needs y >= 0 (counts or rates), y has "
+                         f"{y2.min().item()!r}; use loss='squared_error' for signed targets")
+    return Targets(y2, name, output, y2.shape[1], None)

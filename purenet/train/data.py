@@ -14,6 +14,7 @@ import numpy as np
 
 from purenet.core.checks import check, integer
 from purenet.core.rng import check_seed, derive
+from purenet.core.sparse import SparseRows
 from purenet.errors import SettingError
 
 Array = np.ndarray
@@ -75,6 +76,8 @@ def gather(array: Array, indices: Array, out: Array | None = None) -> Array:
     ``out`` (of the batch's shape and ``array``'s dtype) when given."""
     if len(indices) == len(array) > 0 and indices[0] == 0 and (np.diff(indices) == 1).all():
         return array   # the full batch, in order: no copy at all
+    if isinstance(array, SparseRows):
+        return array.take(indices)   # the batch's rows, sparse
     # With out=, take's default mode="raise" copies through a temporary (numpy's docs say
     # so; it doubles the cost); indices of an epoch order are always in range, so "clip"
     # never changes one and writes straight into out.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from purenet.core.sparse import SparseRows
 from purenet.core.workspace import Pool
 from purenet.train.config import RunConfig
 from purenet.train.data import batch_indices, gather
@@ -51,7 +52,9 @@ class StepEngine:
             name, array, len(idx))) for name, array in self.arrays)
         return x, y, weights
 
-    def _buffer(self, name: str, array: Array, n: int) -> Array:
+    def _buffer(self, name: str, array: Array, n: int) -> Array | None:
+        if isinstance(array, SparseRows):
+            return None   # a sparse batch is its own new matrix
         return self.pool.scratch(("batch", name), (n, *array.shape[1:]), array.dtype)
 
     def step(self, state: TrainState, order: Array) -> tuple[TrainState, StepMetrics]:

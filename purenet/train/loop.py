@@ -17,7 +17,7 @@ import attrs
 import numpy as np
 
 from purenet.core import checks
-from purenet.core.losses import normalised_weights
+from purenet.core.losses import normalised_weights, target_kind
 from purenet.core.network import init_params
 from purenet.core.records import Architecture, Dense, Params
 from purenet.core.validate import check_targets, check_x
@@ -29,7 +29,7 @@ from purenet.train.data import (batches_per_epoch, check_batch_size, epoch_order
                                 progress_problems)
 from purenet.train.engine import StepEngine
 from purenet.train.interrupts import DeferredInterrupts
-from purenet.train.metrics import score
+from purenet.train.metrics import WATCHED, score
 from purenet.train.state import EarlyStopping, EpochTotals, FitResult, TrainState
 
 Array = np.ndarray
@@ -63,13 +63,18 @@ def _end_epoch(state: TrainState, config: RunConfig, data: _Data) -> TrainState:
     row = {"epoch": state.epoch + 1, "train_loss": totals.loss_sum / totals.samples,
            "train_accuracy": totals.correct / totals.samples if config.classifier else math.nan,
            "val_loss": math.nan, "val_accuracy": math.nan}
+    watched = None if config.early_stopping is None else config.early_stopping.monitor
     if data.x_val is not None:
-        row["val_loss"], row["val_accuracy"] = score(state.params, data.x_val, data.y_val,
-                                                     config.loss, config.l2)
+        # Some scores are watched, never recorded: the history's columns are the checkpoint's.
+        extra = watched if watched in WATCHED else None
+        scores = score(state.params, data.x_val, data.y_val, config.loss, config.l2, extra)
+        row["val_loss"], row["val_accuracy"] = scores[:2]
+        watched_value = scores[2] if extra else None
     early, stopped, params = state.early_stopping, False, state.params
     if config.early_stopping is not None:
-        early, stopped = _early_stopping(config.early_stopping, early,
-                                         row[config.early_stopping.monitor], state.epoch, params)
+        value = row[watched] if watched in row else watched_value
+        early, stopped = _early_stopping(config.early_stopping, early, value, state.epoch,
+                                         params)
         if stopped and config.early_stopping.restore_best and early.best_params is not None:
             params = early.best_params
     return attrs.evolve(state, epoch=state.epoch + 1, batch_index=0, totals=EpochTotals(),
@@ -78,11 +83,11 @@ def _end_epoch(state: TrainState, config: RunConfig, data: _Data) -> TrainState:
 
 
 def _early_stopping(config: EarlyStopping, early: Any, value: float, epoch: int, params: Any):
-    if config.improved(value, early.best):
-        best_params = params if config.restore_best else None
-        return attrs.evolve(early, best=value, best_epoch=epoch, wait=0,
-                            best_params=best_params), False
-    early = attrs.evolve(early, wait=early.wait + 1)
+    moves, resets = config.judge(value, early.best)
+    if moves:
+        early = attrs.evolve(early, best=value, best_epoch=epoch,
+                             best_params=params if config.restore_best else None)
+    early = attrs.evolve(early, wait=0 if resets else early.wait + 1)
     return early, early.wait >= config.patience
 
 
@@ -124,7 +129,7 @@ def smooth_labels(y: Array, config: RunConfig) -> Array:
     k = config.architecture.output_dim
     if y.ndim == 1:   # class ids of a softmax output, as one-hot rows
         y = np.eye(k, dtype=config.np_dtype)[y]
-    if config.loss == "binary_crossentropy":
+    if target_kind(config.loss) == "binary":
         k = 2
     amount = config.label_smoothing
     return y * config.np_dtype.type(1 - amount) + config.np_dtype.type(amount / k)

@@ -15,8 +15,10 @@ from purenet.core import checks
 from purenet.core.records import Params
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
+# val_r2 (R^2 on the validation data) and val_subset_accuracy (every label right: for
+# multi-label targets stricter than val_accuracy) are watched, never recorded.
 MONITORS = {"val_loss": "min", "val_accuracy": "max", "train_loss": "min",
-            "train_accuracy": "max"}
+            "train_accuracy": "max", "val_r2": "max", "val_subset_accuracy": "max"}
 
 
 @attrs.frozen(eq=False)
@@ -53,20 +55,47 @@ class EpochTotals:
     samples: int = 0
 
 
+# Each rule compares as its original does, for a monitor to minimise (a maximised one is
+# negated, which is exact), so that the float rounding of its thresholds is theirs too.
+def _min_delta_rule(value: float, best: float, min_delta: float) -> tuple[bool, bool]:
+    # Keras's rule: only a gain larger than min_delta counts, for the best and the wait.
+    improved = value < best - min_delta
+    return improved, improved
+
+
+def _sklearn_rule(value: float, best: float, tol: float) -> tuple[bool, bool]:
+    # MLPClassifier's rule: the best (and its parameters) moves on any gain, the count of
+    # epochs without improvement resets unless value > best - tol. A NaN value (a
+    # diverged epoch) resets the count, as scikit-learn's comparison does.
+    return value < best, not value > best - tol
+
+
+# rule name -> (value, best, threshold) -> (the best moves, the wait resets)
+STOPPING_RULES = {"min_delta": _min_delta_rule, "sklearn": _sklearn_rule}
+
+
 @attrs.frozen
 class EarlyStopping:
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
-    epochs; with ``restore_best``, end with the parameters of the best epoch."""
+    epochs; with ``restore_best``, end with the parameters of the best epoch.
+
+    ``rule="sklearn"`` is MLPClassifier's: the best value and parameters follow any gain,
+    while the wait resets only on a gain of at least ``min_delta`` (its ``tol``)."""
 
     monitor: str = attrs.field(default="val_loss", validator=checks.one_of(MONITORS))
     patience: int = checks.field(checks.integer(1), default=5)
     min_delta: float = checks.field(checks.number(0), default=0.0)
     restore_best: bool = attrs.field(default=True, validator=checks.boolean)
+    rule: str = attrs.field(default="min_delta", validator=checks.one_of(STOPPING_RULES))
 
     def improved(self, value: float, best: float) -> bool:
-        if MONITORS[self.monitor] == "min":
-            return value < best - self.min_delta
-        return value > best + self.min_delta
+        return self.judge(value, best)[0]
+
+    def judge(self, value: float, best: float) -> tuple[bool, bool]:
+        """``(the best moves to value, the wait resets)`` after an epoch scoring ``value``."""
+        if MONITORS[self.monitor] == "max":
+            value, best = -value, -best
+        return STOPPING_RULES[self.rule](value, best, self.min_delta)
 
     def initial(self) -> "EarlyStoppingState":
         worst = math.inf if MONITORS[self.monitor] == "min" else -math.inf
