@@ -49,16 +49,8 @@ def global_random_seed():
 
 
 # Tests that fail for a reason of ours, listed so that each one that starts to pass (strict)
-# is taken off. "lbfgs": they fit with solver="lbfgs", which a full-batch optimizer brings.
-# (Failed: the refusal inside a pytest.warns block is reported as "DID NOT WARN".)
-LBFGS = pytest.mark.xfail(raises=(SettingError, pytest.fail.Exception), strict=True,
-                          reason="solver='lbfgs' is not available yet")
+# is taken off.
 EXPECTED_FAILURES = {
-    **dict.fromkeys(["test_lbfgs_classification", "test_lbfgs_classification_maxfun",
-                     "test_lbfgs_regression", "test_lbfgs_regression_maxfun",
-                     "test_multilabel_classification", "test_multioutput_regression",
-                     "test_predict_proba_multilabel", "test_sparse_matrices",
-                     "test_warm_start", "test_mlp_vs_poisson_glm_equivalent"], LBFGS),
     "test_early_stopping_stratified": pytest.mark.xfail(
         raises=AssertionError, strict=True,
         reason="expects the words of scikit-learn's StratifiedShuffleSplit about its "
@@ -81,11 +73,6 @@ def _mapped(value):
     return SUBSTITUTES.get(value, value) if isinstance(value, type) else value
 
 
-def _marked(value):
-    """A parametrize value, an lbfgs one marked as an expected failure."""
-    return pytest.param(value, marks=LBFGS) if value == "lbfgs" else value
-
-
 def _remade(name, function):
     remade = types.FunctionType(function.__code__, _globals, name, function.__defaults__,
                                 function.__closure__)
@@ -94,7 +81,7 @@ def _remade(name, function):
     for mark in getattr(function, "pytestmark", []):
         if mark.name == "parametrize":
             names, values = mark.args[:2]
-            values = [_marked(v) for v in _mapped(list(values))]
+            values = _mapped(list(values))
             mark = getattr(pytest.mark, "parametrize")(names, values, **mark.kwargs)
         else:
             mark = getattr(pytest.mark, mark.name)(*mark.args, **mark.kwargs)

@@ -35,6 +35,10 @@ OUTPUT_NAMES = {"sigmoid": "logistic"}   # MLPClassifier's name of purenet's act
 
 NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain "
               "large values and need to be preprocessed.")   # MLPClassifier's words
+LBFGS_NO_CONVERGENCE = ("lbfgs failed to converge after {} iteration(s) and {} evaluations "
+                        "of the loss: {}. Increase max_iter or max_fun, or scale the data")
+# L-BFGS's stops that are not convergence, as scipy's L-BFGS-B warns of its maxfun.
+LBFGS_UNCONVERGED = {"max_eval": "max_fun was reached"}
 NO_CONVERGENCE = ("Stochastic Optimizer: Maximum iterations ({}) reached and the "
                   "optimization hasn't converged yet.")
 
@@ -86,7 +90,7 @@ class PureNetBase(BaseEstimator):
     def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool,
              classes: Any = None) -> "PureNetBase":
         params = self.get_params()
-        settings.solver(params)              # refuses lbfgs before the data is read
+        settings.solver(params)              # refuses an unknown one before the data is read
         settings.learning_rate_mode(params)
         settings.check_max_fun(self.max_fun)
         fitted = hasattr(self, "_state")
@@ -95,7 +99,7 @@ class PureNetBase(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         X, y = validate_data(self, X, y, reset=not continuing, accept_sparse=["csr", "csc"],
                              dtype=(np.float64, np.float32), **self._data_checks)
-        targets = self._targets(y, continuing, classes)
+        targets = self._targets(y, continuing, classes, incremental)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                                  ensure_non_negative=True)
@@ -108,7 +112,7 @@ class PureNetBase(BaseEstimator):
         train, validation = self._split(X, targets, weights)
         arch = settings.architecture(params, X.shape[1], targets.n_outputs, targets.output)
         early = None if incremental else settings.stopping(
-            params, self._monitor if self.early_stopping else "train_loss")
+            params, self._monitor if self._early_stopping() else "train_loss")
         state = self._state if continuing else None
         epochs = (0 if state is None else state.epoch) + (
             1 if incremental else settings.max_iter(self.max_iter))
@@ -118,12 +122,16 @@ class PureNetBase(BaseEstimator):
                          _continued(state, config), targets, incremental))
         return self
 
+    def _early_stopping(self) -> bool:
+        """early_stopping, which (as in MLPClassifier) only the minibatch solvers take."""
+        return bool(self.early_stopping) and not settings.full_batch(self.get_params())
+
     def _split(self, X: Array, targets: Targets, weights: Array | None
                ) -> tuple[tuple, tuple | None]:
         """``(train, validation)``, each ``(x, y, weights)``; validation None unless
         early_stopping. The split is stratified for single-label classifiers and drawn
         from the run's seed, so a refit sees the same one."""
-        if not self.early_stopping:
+        if not self._early_stopping():
             return (X, targets.y, weights), None
         strata = targets.strata
         # Checked before the split (with train_test_split's count, as MLPClassifier's
@@ -167,7 +175,7 @@ class PureNetBase(BaseEstimator):
                 state = self._diverged(run, report, error)
                 break
             state = result.state
-            if not state.stopped:
+            if not state.stopped or settings.full_batch(self.get_params()):
                 break
             if not self._adapted(config):
                 break
@@ -264,10 +272,7 @@ class PureNetBase(BaseEstimator):
         self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
         self.best_loss_ = None if self.early_stopping else (
             early.best if early is not None else min(self.loss_curve_, default=None))
-        # n_iter_no_change=None (a purenet extra) asks for max_iter epochs: no warning.
-        if not run.incremental and self.n_iter_ == settings.max_iter(self.max_iter) \
-                and not state.stopped and self.n_iter_no_change is not None:
-            warnings.warn(NO_CONVERGENCE.format(self.max_iter), ConvergenceWarning)
+        self._warn_unconverged(state, run)
         if report.score is None:
             self.validation_scores_ = self.best_validation_score_ = None
             return
@@ -277,6 +282,19 @@ class PureNetBase(BaseEstimator):
         self.validation_scores_ = [*earlier, *[math.nan] * missing, *report.scores]
         self.best_validation_score_ = max((s for s in self.validation_scores_ if s == s),
                                           default=None)
+
+    def _warn_unconverged(self, state: TrainState, run: _Fit) -> None:
+        """MLPClassifier's ConvergenceWarning: max_iter ended the fit, or (lbfgs) max_fun."""
+        at_limit = self.n_iter_ == settings.max_iter(self.max_iter) and not state.stopped
+        if settings.full_batch(self.get_params()):
+            reason = state.opt_state.stopped
+            if at_limit or reason in LBFGS_UNCONVERGED:
+                warnings.warn(LBFGS_NO_CONVERGENCE.format(
+                    self.n_iter_, state.opt_state.evals,
+                    LBFGS_UNCONVERGED.get(reason, "max_iter was reached")), ConvergenceWarning)
+        # n_iter_no_change=None (a purenet extra) asks for max_iter epochs: no warning.
+        elif not run.incremental and at_limit and self.n_iter_no_change is not None:
+            warnings.warn(NO_CONVERGENCE.format(self.max_iter), ConvergenceWarning)
 
     @property
     def coefs_(self) -> list[Array]:

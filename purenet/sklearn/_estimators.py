@@ -29,7 +29,8 @@ PARAMETERS = """
         dropout: dropout rate of every hidden layer (with ``hidden_layer_sizes``).
         optimizer: "adam" (default), "sgd" (with ``momentum``, Nesterov when
             ``nesterovs_momentum``; plain SGD when ``momentum=0``), "adamw", "rmsprop",
-            "adagrad". MLPClassifier calls this ``solver``; "lbfgs" is not offered.
+            "adagrad", "lbfgs" (full batch, ``purenet.optim.lbfgs``). MLPClassifier calls
+            this ``solver``.
         learning_rate_init: the (initial) learning rate.
         schedule: None (a constant rate), or a learning-rate schedule in the form of an
             experiment file's ``[optimizer.learning_rate]`` table, e.g.
@@ -171,10 +172,17 @@ class PureNetClassifier(ClassifierMixin, PureNetBase):
 
     # -- what PureNetBase asks of a subclass --
 
-    def _targets(self, y: Any, continuing: bool, classes: Any) -> Targets:
+    def _targets(self, y: Any, continuing: bool, classes: Any,
+                 incremental: bool = False) -> Targets:
         labels = labels_of(y)
         if not continuing:
             self.classes_, self._task = classes_of(labels, classes)
+        elif not incremental and self._task != "multilabel":
+            found = np.unique(labels)
+            if not np.array_equal(found, self.classes_):   # MLPClassifier's rule and words
+                raise ValueError("warm_start can only be used where `y` has the same classes "
+                                 f"as in the previous call to fit. Previously got "
+                                 f"{self.classes_}, `y` has {found}")
         return classifier_targets(labels, self.classes_, self._task)
 
     def _weights(self, sample_weight: Array | None, y: Any, targets: Targets,
@@ -255,7 +263,8 @@ class PureNetRegressor(RegressorMixin, PureNetBase):
         x = self._predict_input(X)
         return self._in_fit_dtype(self.model_.predict(x))
 
-    def _targets(self, y: Any, continuing: bool, classes: Any) -> Targets:
+    def _targets(self, y: Any, continuing: bool, classes: Any,
+                 incremental: bool = False) -> Targets:
         targets = regressor_targets(y, self.loss)
         if continuing and targets.n_outputs != self.n_outputs_:
             raise ValueError(f"this regressor was fitted with {self.n_outputs_} output(s), "

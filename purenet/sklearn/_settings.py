@@ -37,6 +37,7 @@ ADAPTIVE_FLOOR = 1e-6     # ... and it stops once the rate is at most this
 RATE_ARGUMENT = {"constant": "value", "step_decay": "init_value",
                  "exponential_decay": "init_value", "warmup_cosine_decay": "peak_value"}
 AUTO_BATCH = 200   # MLPClassifier's batch_size="auto": min(200, n_samples)
+SCIPY_HISTORY = 10   # scipy's L-BFGS-B maxcor, which MLPClassifier leaves at its default
 
 
 def _adam(p: Mapping[str, Any], rate: Any, extra: dict) -> optim.Optimizer:
@@ -54,6 +55,17 @@ def _sgd(p: Mapping[str, Any], rate: Any, extra: dict) -> optim.Optimizer:
     return optim.sgd(rate)
 
 
+def _lbfgs(p: Mapping[str, Any], rate: Any, extra: dict) -> optim.ObjectiveOptimizer:
+    # scipy's L-BFGS-B as MLPClassifier calls it: 10 curvature pairs (maxcor), the gradient
+    # tolerance tol (gtol), max_fun evaluations (maxfun); learning_rate_init is not used.
+    # Steps and loss changes stop it only below float64's resolution: scipy has no such
+    # test, and PyTorch's 1e-9 ends fits that scipy takes on to max_fun.
+    named = {"history_size": SCIPY_HISTORY, "tolerance_grad": float(p["tol"]),
+             "tolerance_change": float(np.finfo(np.float64).eps),
+             "max_eval": int(p["max_fun"])}
+    return optim.lbfgs(**{**named, **extra})
+
+
 # optimizer name -> (builder, the purenet factory whose extra arguments optimizer_params
 # may set: those MLPClassifier has no name for).
 OPTIMIZERS: dict[str, tuple[Callable, Callable]] = {
@@ -62,6 +74,7 @@ OPTIMIZERS: dict[str, tuple[Callable, Callable]] = {
     "sgd": (_sgd, optim.sgd),
     "rmsprop": (lambda p, rate, extra: optim.rmsprop(rate, **extra), optim.rmsprop),
     "adagrad": (lambda p, rate, extra: optim.adagrad(rate, **extra), optim.adagrad),
+    "lbfgs": (_lbfgs, optim.lbfgs),
 }
 # Arguments set through the estimator's own parameters, so not through optimizer_params.
 _NAMED = {"learning_rate", "b1", "b2", "eps"}
@@ -70,14 +83,15 @@ _NAMED = {"learning_rate", "b1", "b2", "eps"}
 def solver(p: Mapping[str, Any]) -> str:
     """The solver's name: ``solver``, or the older ``optimizer`` where that is given."""
     name = p["solver"] if p.get("optimizer") is None else p["optimizer"]
-    if name in FULL_BATCH_SOLVERS:
-        raise SettingError("solver", f"{name!r} is not available in this purenet yet (its "
-                           "full-batch optimizer is being added); use solver='adam' or "
-                           "'sgd' meanwhile")
     if name not in OPTIMIZERS:
-        raise ValueError(f"solver={name!r} is unknown; expected one of "
-                         f"{sorted([*OPTIMIZERS, *FULL_BATCH_SOLVERS])}")
+        raise ValueError(f"solver={name!r} is unknown; expected one of {sorted(OPTIMIZERS)}")
     return name
+
+
+def full_batch(p: Mapping[str, Any]) -> bool:
+    """Whether the solver takes the whole objective (lbfgs): one iteration an epoch, on
+    the full batch, with its own stopping rule and no early stopping (MLPClassifier's)."""
+    return solver(p) in FULL_BATCH_SOLVERS
 
 
 def learning_rate_mode(p: Mapping[str, Any]) -> str:
@@ -117,7 +131,7 @@ def _learning_rate(p: Mapping[str, Any], n_batches: int, n_samples: int,
 
 
 def optimizer(p: Mapping[str, Any], n_batches: int = 1, n_samples: int = 1,
-              divisions: int = 0) -> optim.Optimizer:
+              divisions: int = 0) -> optim.Optimizer | optim.ObjectiveOptimizer:
     """The optimizer the parameters describe, for epochs of ``n_batches`` steps over
     ``n_samples`` samples; ``divisions``: the stalls learning_rate="adaptive" met so far."""
     name = solver(p)
@@ -237,7 +251,10 @@ def float_dtype(requested: Any, input_dtype: np.dtype) -> str:
 def stopping(p: Mapping[str, Any], monitor: str) -> EarlyStopping | None:
     """MLPClassifier's stopping rule: stop once ``monitor`` (training loss, or a validation
     metric with ``early_stopping``) missed ``tol`` more than ``n_iter_no_change`` epochs in
-    a row; None (never stop early) when ``n_iter_no_change`` is None."""
+    a row; None (never stop early) when ``n_iter_no_change`` is None, and for a full-batch
+    solver, which stops by its own rule."""
+    if full_batch(p):
+        return None
     if p["n_iter_no_change"] is None or p["n_iter_no_change"] == float("inf"):
         if p["early_stopping"]:
             raise ValueError("early_stopping=True needs n_iter_no_change, an int >= 1")
@@ -257,7 +274,7 @@ def run_config(p: Mapping[str, Any], arch: Architecture, loss: str, n_samples: i
                epochs: int, run_seed: int, early: EarlyStopping | None, dtype: str,
                divisions: int = 0) -> RunConfig:
     """The run record of one fit on ``n_samples`` training samples."""
-    batch = batch_size(p["batch_size"], n_samples)
+    batch = n_samples if full_batch(p) else batch_size(p["batch_size"], n_samples)
     n_batches = -(-n_samples // batch)
     alpha = p["alpha"]
     if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not alpha >= 0:
@@ -266,7 +283,8 @@ def run_config(p: Mapping[str, Any], arch: Architecture, loss: str, n_samples: i
         # MLPClassifier adds alpha/2 * sum(W**2) / batch_size to each batch's mean loss;
         # purenet's l2 is the coefficient on the mean loss itself.
         return RunConfig(arch, optimizer=optimizer(p, n_batches, n_samples, divisions),
-                         epochs=epochs, batch_size=batch, seed=run_seed, dtype=dtype, loss=loss, init=p["init"],
+                         epochs=epochs, batch_size=None if full_batch(p) else batch,
+                         seed=run_seed, dtype=dtype, loss=loss, init=p["init"],
                          l2=float(alpha) / batch, shuffle=p["shuffle"], early_stopping=early,
                          threads=p["threads"])
     except SettingError as error:
