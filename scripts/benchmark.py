@@ -9,7 +9,10 @@ CPU time ("cpu s"); the ratios and us/step use the wall medians, or the CPU ones
 ``--clock cpu`` (better when other processes share the CPUs: they inflate wall time). The
 last column, training accuracy after the run, shows every contender really trained.
 
-Threads default to 1: results then do not depend on how the machine schedules threads
+The process is pinned to as many CPUs as threads (``os.sched_setaffinity``): JAX's CPU
+runtime starts threads that ``XLA_FLAGS`` does not limit, which made its one-thread wall
+times two-thread ones. Threads default to 1: results then do not depend on how the machine
+schedules threads
 (on the 2-vCPU development VM, a 2-thread sgemm of 256x784 @ 784x512 took 11-22 ms against
 3.3 ms on one thread, in both OpenBLAS and torch, with run-to-run spread of 10x), and
 purenet's bit-identity is tied to the thread count anyway. ``--threads N`` to compare.
@@ -368,11 +371,26 @@ def import_peer(name: str) -> None:
 THREADS = 1   # every contender's thread count (set_threads); purenet's runs take it too
 
 
+_CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
+def pin_to_cpus(threads: int) -> list[int] | None:
+    """Run the process on ``threads`` CPUs alone (Linux): JAX's CPU runtime starts more
+    threads than XLA_FLAGS allows (its CPU time ran to 1.5-1.8x its wall time with one
+    thread asked for), so without pinning a one-thread comparison would not be one."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpus = _CPUS[:threads]
+    os.sched_setaffinity(0, cpus)
+    return cpus
+
+
 def set_threads(threads: int):
     """Limit BLAS and OpenMP pools to ``threads``; returns the limiter (None without
     threadpoolctl)."""
     global THREADS
     THREADS = threads
+    pin_to_cpus(threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     try:
