@@ -337,7 +337,7 @@ def test_alpha_is_mlp_alpha_over_the_batch_size():
 
 @pytest.mark.parametrize("setting, message", [
     ({"activation": "relux"}, "activation='relux' is unknown"),
-    ({"solver": "lbfgs"}, "solver 'lbfgs' is not available in this purenet yet"),
+    ({"solver": "lbfgs", "dropout": 0.2}, "dropout: must be 0 with lbfgs, got 0.2"),
     ({"solver": "newton"}, r"solver='newton' is unknown; expected one of \['adagrad'"),
     ({"optimizer": "newton"}, r"solver='newton' is unknown"),
     ({"solver": "sgd", "learning_rate": "cyclic"}, "learning_rate='cyclic' is unknown"),

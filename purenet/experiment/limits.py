@@ -229,19 +229,23 @@ def parameter_count(architecture: Any) -> int:
     return architecture.parameter_count
 
 
-def training_memory(run: Any, n_samples: int, n_features: int) -> dict[str, int]:
+def training_memory(run: Any, n_samples: int, n_features: int,
+                    stored: int | None = None) -> dict[str, int]:
     """Estimated bytes of a run (``purenet.RunConfig``) on ``n_samples`` x ``n_features``
     data, by part: ``params`` (with gradients, updates and the optimizer's state),
     ``data`` and ``activations`` (the metrics run forward on the whole data set at once,
-    which outweighs a training batch)."""
+    which outweighs a training batch). ``stored``: the entries of a sparse x, which is
+    never densified (a value and a column index each)."""
     arch = run.architecture
     itemsize = 8 if run.dtype == "float64" else 4
     config = run.optimizer.config()
     slots = OPTIMIZER_SLOTS.get(config.get("name"), 2)
     slots = slots(config) if callable(slots) else slots
-    widths = sum(l.output_dim for l in arch.layers) + arch.input_dim
+    dense_x = stored is None
+    widths = sum(l.output_dim for l in arch.layers) + (arch.input_dim if dense_x else 0)
+    x_bytes = n_samples * n_features * 8 if dense_x else stored * 12 + n_samples * 8
     return {"params": parameter_count(arch) * itemsize * (PARAM_COPIES + slots),
-            "data": n_samples * (n_features + arch.output_dim) * 8 * DATA_COPIES,
+            "data": (x_bytes + n_samples * arch.output_dim * 8) * DATA_COPIES,
             "activations": n_samples * widths * itemsize * 2}   # Z and A of every layer
 
 

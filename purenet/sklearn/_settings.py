@@ -288,5 +288,6 @@ def run_config(p: Mapping[str, Any], arch: Architecture, loss: str, n_samples: i
                          l2=float(alpha) / batch, shuffle=p["shuffle"], early_stopping=early,
                          threads=p["threads"])
     except SettingError as error:
-        name = PARAMETER_OF_FIELD.get(error.path[0], error.path[0]) if error.path else ""
+        name = ("dropout" if "dropout" in error.path else
+                PARAMETER_OF_FIELD.get(error.path[0], error.path[0]) if error.path else "")
         raise ValueError(f"{name}: {error.problem}" if name else str(error)) from None

@@ -142,7 +142,8 @@ def _check_memory(config: RunConfig, x: Any) -> None:
 
     shape = getattr(x, "shape", None)
     rows = shape[0] if shape else len(x)
-    parts = limits.training_memory(config, rows, config.architecture.input_dim)
+    parts = limits.training_memory(config, rows, config.architecture.input_dim,
+                                   getattr(x, "nnz", None))   # a scipy sparse x: its entries
     problem = limits.memory_problem(parts, limits.available_memory())
     if problem is not None:
         heaviest = max(parts, key=parts.__getitem__)
