@@ -39,7 +39,8 @@ def wait_for(proc: subprocess.Popen, words: str, limit: float = 120) -> None:
     raise AssertionError(f"the sweep never printed {words!r}: {proc.communicate()}")
 
 
-@pytest.mark.parametrize("moment", ["starting", "running"])
+# Ctrl-C while the cluster starts is the slow soak's; while trials run, the fast suite's.
+@pytest.mark.parametrize("moment", [pytest.param("starting", marks=pytest.mark.slow), "running"])
 def test_ctrl_c_shows_purenet_s_lines_only_and_the_sweep_resumes(tmp_path, moment):
     path = write_experiment(tmp_path, name="int", epochs=400, samples=400, every=50,
                             sweep=SWEEP)
