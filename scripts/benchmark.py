@@ -577,7 +577,7 @@ def checkpoint_time(repeats: int) -> dict:
 
 def checkpoint_overhead(repeats: int, quick: bool) -> dict:
     """``fit`` wall time with ``Checkpointer(every_steps=100)`` and ``every_steps=10``
-    (background saves) against the same fit without one: the minibatch workload
+    (background saves, on all CPUs) against the same fit without one: the minibatch workload
     (20000x100, 100-256-256-1, Adam, batch 64, 3 epochs; ``--quick``: 2000 samples, 1
     epoch), minimum of ``repeats`` (at least 3) alternating runs, checkpoints in a
     directory under the temp dir (its file system is reported: tmpfs would flatter)."""
@@ -590,6 +590,8 @@ def checkpoint_overhead(repeats: int, quick: bool) -> dict:
     x, y = w.make(quick)
     epochs = w.quick_epochs if quick else w.epochs
     arch = layer_dicts(dims(w, x), w.n_classes)
+    # Every CPU, as a user's fit has: the background save runs beside the training thread.
+    pin_to_cpus(len(_CPUS))
 
     with tempfile.TemporaryDirectory() as tmp:
         def run(every: int | None) -> Callable[[int], None]:
@@ -605,6 +607,7 @@ def checkpoint_overhead(repeats: int, quick: bool) -> dict:
         run(None)(-1)   # warm-up
         times = _alternating(runs, max(repeats, 3))
         filesystem = _filesystem(tmp)
+    pin_to_cpus(THREADS)
     base = times["no checkpointer"]
     return times | {"steps": steps(w, len(x), epochs), "filesystem": filesystem,
                     "overhead_every_100": times["every_steps=100"] / base - 1,
