@@ -51,11 +51,6 @@ def global_random_seed():
 # Tests that fail for a reason of ours, listed so that each one that starts to pass (strict)
 # is taken off.
 EXPECTED_FAILURES = {
-    "test_early_stopping_stratified": pytest.mark.xfail(
-        raises=AssertionError, strict=True,
-        reason="expects the words of scikit-learn's StratifiedShuffleSplit about its "
-               "label-binarized y ('Classes with too few members are: [\'True\']'); "
-               "purenet's split names the validation set's size instead"),
     "test_partial_fit_regression": pytest.mark.xfail(
         raises=AssertionError, strict=True,
         reason="100 partial_fit epochs score R^2 0.637 against its threshold 0.65: its "

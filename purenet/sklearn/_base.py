@@ -14,6 +14,7 @@ import numpy as np
 import xxhash
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from purenet.core.records import tree_map
@@ -49,6 +50,17 @@ def _check_validation_size(fraction: float, n_samples: int, n_validation: int) -
                          f"or the size of your dataset. (validation_fraction={fraction} of "
                          f"{n_samples} samples leaves {n_validation}; early stopping needs "
                          "at least 2)")
+
+
+def _check_stratifiable(strata: Array, fraction: float) -> None:
+    """Refuse, with scikit-learn's own errors, labels that MLPClassifier's stratified split
+    refuses (a class of one sample, a validation part smaller than the classes): its split
+    run on the labels as it binarizes them, for its checks only."""
+    n_classes = int(strata.max()) + 1 if strata.size else 0
+    binarized = ((strata == 1)[:, None] if n_classes <= 2
+                 else np.eye(n_classes, dtype=bool)[strata])
+    train_test_split(np.arange(len(strata)), test_size=fraction, stratify=binarized,
+                     random_state=0)
 
 
 def _continued(state: TrainState, config: RunConfig) -> TrainState:
@@ -134,6 +146,8 @@ class PureNetBase(BaseEstimator):
         if not self._early_stopping():
             return (X, targets.y, weights), None
         strata = targets.strata
+        if strata is not None:
+            _check_stratifiable(strata, self.validation_fraction)
         # Checked before the split (with train_test_split's count, as MLPClassifier's
         # message comes before any other) and after it (purenet's split rounds).
         _check_validation_size(self.validation_fraction, X.shape[0],
