@@ -112,9 +112,12 @@ class StateReader:
 _REFUSED: Any = object()
 
 
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float))
+
+
 def _finite(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) \
-        and math.isfinite(value)
+    return _is_number(value) and math.isfinite(value)
 
 
 def _rows(reader: StateReader, value: Any, at: str) -> Any:
@@ -145,7 +148,7 @@ _EXPECTED = {COUNT: "an integer from 0 to 2**63-1", NUMBER: "a finite number",
 
 
 def _number(value: Any, what: str, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not _is_number(value):
         raise CorruptCheckpointError(f"{path}: {what} must be a number, the file holds "
                                      f"{value!r:.40}")
     return float(value)
